@@ -11,7 +11,8 @@ Each block is checked by one native pass: pyarrow parses it with the source's co
 and infers any other field (a top-level column or a struct's child it adds); only when
 it finds one are the lines looked at one by one, to name the first. A block pyarrow
 cannot parse (a bad line, a value of another type) is checked by Polars' inference of
-its fields, and, failing that too, line by line."""
+its fields, and, failing that too, line by line. pyarrow's parse can stand for the
+block's read (ndjson_arrow_frames)."""
 
 from __future__ import annotations
 
@@ -57,12 +58,21 @@ class FieldCheck:
     nested_in: frozenset[str]
     parse_schema: pa.Schema
 
-    def check(self, block: bytes, file: str, first_line: int) -> None:
-        """Raise SourceDataError when a line of `block` (whose first line is
-        `first_line`) holds a field the source lacks that the read would leave out."""
-        found = _native_paths(block, self.parse_schema)
-        if found is not None and not any(self._counts(path) for path in found - self.known):
-            return
+    def parse(self, block: bytes) -> tuple[pa.Table | None, bool]:
+        """pyarrow's parse of `block` (None when it cannot parse it), and whether a line
+        may hold a field the source lacks that the read would leave out (then `name`)."""
+        table = _arrow_table(block, self.parse_schema)
+        found: set[str] | None
+        if table is not None:
+            found = {path for f in table.schema for path in _arrow_paths(f.type, f.name)}
+        else:
+            found = _polars_paths(block)
+        suspect = found is None or any(self._counts(path) for path in found - self.known)
+        return table, suspect
+
+    def name(self, block: bytes, file: str, first_line: int) -> None:
+        """Raise SourceDataError naming the first line of `block` (whose first line is
+        `first_line`) that holds a field the source lacks that the read would leave out."""
         for offset, line in enumerate(block.split(b"\n")):
             try:
                 record = json.loads(line)
@@ -96,23 +106,29 @@ def field_check(
     return FieldCheck(known, every_column, nested, pa.schema(fields))
 
 
-def _native_paths(block: bytes, parse_schema: pa.Schema) -> set[str] | None:
-    """The field paths of a block's lines, by pyarrow (one pass; the source's columns
-    given, any other inferred), else by Polars' inference; None when neither parses it."""
-    options = pa_json.ParseOptions(explicit_schema=parse_schema, unexpected_field_behavior="infer")
+def _arrow_table(block: bytes, parse_schema: pa.Schema) -> pa.Table | None:
+    """The block's lines parsed by pyarrow in one pass, the source's columns as given and
+    any other field inferred; None for a block it cannot parse (a line that is not JSON,
+    a value of another type than its column's, a key twice in an object)."""
     try:
-        table = pa_json.read_json(
+        return pa_json.read_json(
             io.BytesIO(block),
             read_options=pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1),
-            parse_options=options,
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=parse_schema, unexpected_field_behavior="infer"
+            ),
         )
-        return {path for field in table.schema for path in _arrow_paths(field.type, field.name)}
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass  # a line pyarrow cannot parse with these types: the read names or skips it
+        return None
+
+
+def _polars_paths(block: bytes) -> set[str] | None:
+    """The field paths of a block's lines by Polars' inference (more lenient about a
+    field's types than pyarrow); None when a line is not JSON."""
     try:
         found = pl.scan_ndjson(io.BytesIO(block), infer_schema_length=None).collect_schema()
     except pl.exceptions.PolarsError:
-        return None  # a line that is not JSON: looked for line by line
+        return None
     return {path for name, dtype in found.items() for path in _paths_of(dtype, name)}
 
 

@@ -34,6 +34,7 @@ from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
+from sluice.server.pipeline.ndjson_arrow_frames import arrow_frame
 from sluice.server.pipeline.ndjson_fields import FieldCheck, field_check
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
@@ -389,9 +390,15 @@ def _ndjson(
     _refuse_compressed(handle, rows)
     offset = 0
     for first_line, block in _line_blocks(handle, record_bytes, rows):
-        frame = _ndjson_block(block, schema, rows, first_line)
-        if fields is not None:
-            fields.check(block, rows.file, first_line)
+        table, suspect = fields.parse(block) if fields is not None else (None, False)
+        frame = None
+        if table is not None and not suspect:
+            frame = arrow_frame(table, block, schema)
+        del table
+        if frame is None:
+            frame = _ndjson_block(block, schema, rows, first_line)
+        if fields is not None and suspect:
+            fields.name(block, rows.file, first_line)  # after the read: a bad line first
         rows.flush(offset + frame.height)
         for start in range(0, frame.height, batch_rows):
             piece = frame.slice(start, batch_rows)
