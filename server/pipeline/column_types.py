@@ -7,8 +7,9 @@ them was read as nulls (a later value failed its line as "not a JSON object of t
 source's columns", or was skipped under on_bad_rows "skip"), and one absent from all of
 them was left out of the export without a word. So an NDJSON source's types may also
 name columns its first lines lack: they are added after the inferred ones; and a dotted
-name ("user.email") no column has types a field inside a struct column, added when its
-first lines lack it (a struct's field new past them was left out too). A CSV source's
+name ("user.email") no column has types a field inside the struct column its first part
+names, added when its first lines lack it (a struct's field new past them was left out
+too); any other dotted name is a column's, as before ("service.name"). A CSV source's
 header names all its columns, so an unknown one is the caller's mistake."""
 
 from __future__ import annotations
@@ -86,10 +87,11 @@ def with_column_types(
 ) -> pl.Schema:
     """`schema` with the given columns' types replaced; every column must exist, unless
     `add_missing` (NDJSON), when the missing ones are added after the others, and a
-    dotted name no column has ("user.email") types a field inside a struct column
-    (through a list of structs too), added when missing (nested_field_type)."""
+    dotted name no column has whose first part is a struct column ("user.email", through
+    lists of structs too) types a field inside it, added when missing. Any other
+    dotted name is a column's ("service.name": NDJSON logs name fields so)."""
     names = [name for name, _ in pairs]
-    nested = [name for name in names if add_missing and name not in schema and "." in name]
+    nested = [name for name in names if add_missing and _inside_struct(name, schema)]
     missing = [name for name in names if name not in schema and name not in nested]
     if missing and not add_missing:
         raise InvalidArgument(
@@ -111,6 +113,16 @@ def with_column_types(
     return pl.Schema(columns)
 
 
+def _inside_struct(name: str, schema: pl.Schema) -> bool:
+    top, dot, _ = name.partition(".")
+    if not dot or name in schema or top not in schema:
+        return False
+    dtype = instance(schema[top])
+    while isinstance(dtype, pl.List):
+        dtype = instance(dtype.inner)
+    return isinstance(dtype, pl.Struct)
+
+
 def _with_field(
     given: AnyType | None, path: list[str], kind: pl.DataType, name: str
 ) -> pl.DataType:
@@ -122,8 +134,8 @@ def _with_field(
     if dtype is not None and not isinstance(dtype, pl.Struct):
         raise InvalidArgument(
             _FIELD,
-            f"{name[:100]!r} names a field inside a column that is not a struct (its "
-            f"type: {dtype}); a dotted name types a struct's field",
+            f"{name[:100]!r} names a field inside a struct's field that is not a struct "
+            f"(its type: {dtype})",
         )
     fields = {field.name: field.dtype for field in dtype.fields} if dtype is not None else {}
     head, *rest = path

@@ -20,6 +20,7 @@ import io
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -48,12 +49,16 @@ _CHECK_TYPES: dict[type[pl.DataType], pa.DataType] = {
 }
 
 
+#: A field's place: its name, and the names of the fields it is within (lists skipped).
+FieldPath = tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class FieldCheck:
-    """What one NDJSON read checks: the dotted paths of the fields the source has,
+    """What one NDJSON read checks: the paths of the fields the source has,
     whether a new top-level field counts, and the columns whose new nested fields do."""
 
-    known: frozenset[str]
+    known: frozenset[FieldPath]
     top_level: bool
     nested_in: frozenset[str]
     parse_schema: pa.Schema
@@ -62,9 +67,9 @@ class FieldCheck:
         """pyarrow's parse of `block` (None when it cannot parse it), and whether a line
         may hold a field the source lacks that the read would leave out (then `name`)."""
         table = _arrow_table(block, self.parse_schema)
-        found: set[str] | None
+        found: set[FieldPath] | None
         if table is not None:
-            found = {path for f in table.schema for path in _arrow_paths(f.type, f.name)}
+            found = {path for f in table.schema for path in _arrow_paths(f.type, (f.name,))}
         else:
             found = _polars_paths(block)
         suspect = found is None or any(self._counts(path) for path in found - self.known)
@@ -80,13 +85,12 @@ class FieldCheck:
                 continue  # not JSON: the block's read fails or skips it
             if not isinstance(record, dict):
                 continue
-            for path, value in _paths(record, ""):
+            for path, value in _paths(record, ()):
                 if path not in self.known and self._counts(path):
                     raise SourceDataError(_message(file, first_line + offset, path, value))
 
-    def _counts(self, path: str) -> bool:
-        top, dot, _ = path.partition(".")
-        return top in self.nested_in if dot else self.top_level
+    def _counts(self, path: FieldPath) -> bool:
+        return path[0] in self.nested_in if len(path) > 1 else self.top_level
 
 
 def field_check(
@@ -95,11 +99,11 @@ def field_check(
     """The check of a read of `columns` of an NDJSON source of `schema`; None when
     nothing could be left out (columns chosen, none of them a struct)."""
     nested = frozenset(
-        name for name in columns if name in schema and _paths_of(schema[name], name) != [name]
+        name for name in columns if name in schema and len(_paths_of(schema[name], (name,))) > 1
     )
     if not every_column and not nested:
         return None
-    known = frozenset(path for name, dtype in schema.items() for path in _paths_of(dtype, name))
+    known = frozenset(path for name, dtype in schema.items() for path in _paths_of(dtype, (name,)))
     fields = [
         pa.field(name, kind) for name, dtype in schema.items() if (kind := _parse_type(dtype))
     ]
@@ -122,14 +126,14 @@ def _arrow_table(block: bytes, parse_schema: pa.Schema) -> pa.Table | None:
         return None
 
 
-def _polars_paths(block: bytes) -> set[str] | None:
+def _polars_paths(block: bytes) -> set[FieldPath] | None:
     """The field paths of a block's lines by Polars' inference (more lenient about a
     field's types than pyarrow); None when a line is not JSON."""
     try:
         found = pl.scan_ndjson(io.BytesIO(block), infer_schema_length=None).collect_schema()
     except pl.exceptions.PolarsError:
         return None
-    return {path for name, dtype in found.items() for path in _paths_of(dtype, name)}
+    return {path for name, dtype in found.items() for path in _paths_of(dtype, (name,))}
 
 
 def _parse_type(given: AnyType) -> pa.DataType | None:
@@ -145,59 +149,69 @@ def _parse_type(given: AnyType) -> pa.DataType | None:
     return _CHECK_TYPES.get(type(dtype))
 
 
-def _paths_of(given: AnyType, path: str) -> list[str]:
-    """`path` and the dotted paths of the fields within it (through lists too)."""
+def _paths_of(given: AnyType, path: FieldPath) -> list[FieldPath]:
+    """`path` and the paths of the fields within it (through lists too)."""
     dtype = instance(given)
     if isinstance(dtype, pl.List):
         return _paths_of(dtype.inner, path)
     if isinstance(dtype, pl.Struct):
-        return [path, *(p for f in dtype.fields for p in _paths_of(f.dtype, f"{path}.{f.name}"))]
+        return [path, *(p for f in dtype.fields for p in _paths_of(f.dtype, (*path, f.name)))]
     return [path]
 
 
-def _arrow_paths(kind: pa.DataType, path: str) -> list[str]:
+def _arrow_paths(kind: pa.DataType, path: FieldPath) -> list[FieldPath]:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return _arrow_paths(kind.value_type, path)
     if pa.types.is_struct(kind):
         fields = [kind.field(i) for i in range(kind.num_fields)]
-        return [path, *(p for f in fields for p in _arrow_paths(f.type, f"{path}.{f.name}"))]
+        return [path, *(p for f in fields for p in _arrow_paths(f.type, (*path, f.name)))]
     return [path]
 
 
-def _paths(value: object, prefix: str) -> Iterator[tuple[str, object]]:
-    """The dotted paths of the fields of a JSON value (through lists too), a field
-    before those within it."""
+def _paths(value: object, prefix: FieldPath) -> Iterator[tuple[FieldPath, object]]:
+    """The paths of the fields of a JSON value (through lists too), a field before those
+    within it."""
     if isinstance(value, list):
         for item in value:
             yield from _paths(item, prefix)
     elif isinstance(value, dict):
         for name, inner in value.items():
-            path = f"{prefix}.{name}" if prefix else str(name)
+            path = (*prefix, str(name))
             yield path, inner
             yield from _paths(inner, path)
 
 
-def _message(file: str, line: int, path: str, value: object) -> str:
-    if isinstance(value, dict) and value:
-        field, inner = next(iter(value.items()))
+def _message(file: str, line: int, path: FieldPath, value: object) -> str:
+    """The failure naming the field at `path` (dotted, as spec.source.schema names it)."""
+    dotted = ".".join(path)
+    if isinstance(value, dict) and value and len(path) > 1:
+        leaf, inner = _first_leaf(dotted, value)
         remedy = (
             "give the types of its fields in spec.source.schema (CLI --schema), as "
-            f"{_declared(f'{path}.{field}', inner)}, to export it"
+            f"{_declared(leaf, inner)}, to export it"
         )
     elif isinstance(value, (dict, list)):
-        remedy = "spec.source.schema cannot type it (an empty object or a list)"
+        # A struct the first lines lack has no struct column for a dotted name to type.
+        remedy = "spec.source.schema cannot type it (an object or a list its first lines lack)"
     else:
         remedy = (
-            f"give its type in spec.source.schema (CLI --schema), as {_declared(path, value)}, "
+            f"give its type in spec.source.schema (CLI --schema), as {_declared(dotted, value)}, "
             "to export it"
         )
-    top, dot, _ = path.partition(".")
-    leave_out = f"leave {top[:100]!r} out of" if dot else "choose"
+    leave_out = f"leave {path[0][:100]!r} out of" if len(path) > 1 else "choose"
     return (
-        f"{file}: line {line} has a field {path[:100]!r} the source's columns lack (they "
+        f"{file}: line {line} has a field {dotted[:100]!r} the source's columns lack (they "
         f"are inferred from the first 100 lines): {remedy}, or {leave_out} the columns to "
         "export (spec.query.columns, CLI --columns) to leave it out"
     )
+
+
+def _first_leaf(path: str, value: dict[Any, object]) -> tuple[str, object]:
+    """The dotted path of the first field within an object that holds no object."""
+    name, inner = next(iter(value.items()))
+    if isinstance(inner, dict) and inner:
+        return _first_leaf(f"{path}.{name}", inner)
+    return f"{path}.{name}", inner
 
 
 #: The column type a JSON value suggests (bool before int: a bool is an int in Python).

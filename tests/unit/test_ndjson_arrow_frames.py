@@ -100,3 +100,29 @@ def test_a_field_new_in_a_list_of_structs_is_named_by_its_path(tmp_path: Path) -
     message = str(raised.value)
     assert "items.ndjson: line 251 has a field 'items.qty' " in message, message
     assert "as 'items.qty:int64'" in message, message
+
+
+@pytest.mark.parametrize(
+    ("late", "named", "remedy"),
+    [
+        # A new object in a struct: its first field within, dotted, is what to declare.
+        (
+            {"user": {"id": 1, "address": {"geo": {"lat": 1.5}}}},
+            "user.address",
+            "as 'user.address.geo.lat:float64'",
+        ),
+        # A new top-level object has no struct column a dotted name could type.
+        ({"user": {"id": 1}, "extra": {"a": 1}}, "extra", "spec.source.schema cannot type it"),
+    ],
+)
+def test_the_remedy_named_for_a_new_object(
+    tmp_path: Path, late: dict[str, object], named: str, remedy: str
+) -> None:
+    lines: list[dict[str, object]] = [{"id": i, "user": {"id": i}} for i in range(300)]
+    lines[200] = {"id": 200, **late}
+    path = tmp_path / "objects.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(SourceDataError) as raised:
+        _read(path, tmp_path, "fail")
+    message = str(raised.value)
+    assert f"line 201 has a field {named!r} " in message and remedy in message, message
