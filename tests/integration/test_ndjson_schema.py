@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,19 @@ def _write(path: Path, records: list[dict[str, object]]) -> Path:
     return path
 
 
+def _cli_export(daemon: Daemon, source: Path, dataset: str, schema: str) -> dict[str, Any]:
+    """`sluice export create --schema SCHEMA` to Parquet (typed output: JSON read back
+    would infer from its first lines too), waited for; its JSON answer."""
+    result = run_cli(
+        daemon, "export", "create", "--source", str(source), "--to", str(daemon.exports),
+        "--dataset", dataset, "--schema", schema, "--format", "parquet", "--wait", "--json",
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
 def _late_records() -> list[dict[str, object]]:
     """`amount` null and `zip`, `day` absent in the first LATE lines, typed after."""
     records: list[dict[str, object]] = []
@@ -73,26 +87,7 @@ def test_fields_null_or_absent_in_the_first_lines_get_the_given_types(world) -> 
     assert "spec.source.schema" in error.message, error.message
 
     # With them (before: INVALID_ARGUMENT, column types applied to CSV only).
-    result = run_cli(
-        daemon,
-        "export",
-        "create",
-        "--source",
-        str(source),
-        "--to",
-        str(daemon.exports),
-        "--dataset",
-        "late",
-        "--schema",
-        "amount:float64,zip:str,day:date",
-        "--format",
-        "parquet",  # typed output: JSON read back would infer from its first lines too
-        "--wait",
-        "--json",
-        timeout=120,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    finished = json.loads(result.stdout)
+    finished = _cli_export(daemon, source, "late", "amount:float64,zip:str,day:date")
     out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "amount", "zip", "day"]
     assert out["id"].to_list() == list(range(ROWS))
@@ -185,26 +180,8 @@ def test_a_late_field_named_in_the_schema_or_left_out_by_columns_is_exported(wor
     daemon, client = world
     records = _new_field_records()
     source = _write(daemon.sources / "new-field-named.ndjson", records)
-    result = run_cli(
-        daemon,
-        "export",
-        "create",
-        "--source",
-        str(source),
-        "--to",
-        str(daemon.exports),
-        "--dataset",
-        "named",
-        "--schema",
-        "note:str",
-        "--format",
-        "parquet",  # JSON read back would infer from its first lines too
-        "--wait",
-        "--json",
-        timeout=120,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    out = read_export(json.loads(result.stdout)["manifest_uri"]).sort("id")
+    finished = _cli_export(daemon, source, "named", "note:str")
+    out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "name", "note"]
     assert out["note"].to_list() == [record.get("note") for record in records]
 
@@ -263,26 +240,7 @@ def test_a_struct_field_declared_in_the_schema_is_exported(world) -> None:  # ty
     daemon, _ = world
     records = _nested_records()
     source = _write(daemon.sources / "nested-declared.ndjson", records)
-    result = run_cli(
-        daemon,
-        "export",
-        "create",
-        "--source",
-        str(source),
-        "--to",
-        str(daemon.exports),
-        "--dataset",
-        "nested-declared",
-        "--schema",
-        "user.email:str",
-        "--format",
-        "parquet",
-        "--wait",
-        "--json",
-        timeout=120,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    finished = json.loads(result.stdout)
+    finished = _cli_export(daemon, source, "nested-declared", "user.email:str")
     out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "user"]
     assert out["user"].to_list() == [
