@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.format.nested_types import AnyType, instance
 
 #: Types pyarrow's JSON parse gives as Polars' read does.
 _SAME_TYPES = (pl.String, pl.Int64, pl.Float64, pl.Boolean)
-#: What pyarrow reads as numbers and Polars refuses (NaN, Infinity, -Inf).
-_NOT_JSON_NUMBERS = (b"NaN", b"Inf")
 
 
 def arrow_frame(table: pa.Table, block: bytes, schema: pl.Schema) -> pl.DataFrame | None:
@@ -27,7 +26,7 @@ def arrow_frame(table: pa.Table, block: bytes, schema: pl.Schema) -> pl.DataFram
     lines = block.count(b"\n") + (not block.endswith(b"\n"))
     if table.num_rows != lines:
         return None  # a blank line, or two objects on one: Polars' to read
-    if any(token in block for token in _NOT_JSON_NUMBERS):
+    if any(_not_finite(column) for column in table.columns):
         return None
     try:
         table.validate(full=True)  # pyarrow keeps bytes that are no UTF-8; Polars refuses
@@ -41,6 +40,21 @@ def arrow_frame(table: pa.Table, block: bytes, schema: pl.Schema) -> pl.DataFram
         pl.lit(None, pl.Null()).alias(name) for name in schema if name not in present
     ).select(list(schema))
     return frame if frame.schema == schema else None
+
+
+def _not_finite(values: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether a float within `values` is NaN or infinite: pyarrow reads NaN, Infinity
+    and -Inf (any field, any depth: a float it was given or inferred); Polars fails their
+    lines, and a number too big for a float fails in both."""
+    kind = values.type
+    if pa.types.is_floating(kind):
+        return bool(pc.any(pc.invert(pc.is_finite(values))).as_py())
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    if pa.types.is_struct(kind):
+        return any(_not_finite(c.field(i)) for c in chunks for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return any(_not_finite(c.flatten()) for c in chunks)
+    return False
 
 
 def _same(given: AnyType) -> bool:

@@ -31,6 +31,8 @@ def _lines(count: int) -> list[bytes]:
             "ok": rng.choice([True, False, None]),
             "user": rng.choice([{"id": i, "tags": ["a", None]}, None, {}, {"tags": []}]),
             "scores": rng.choice([[1, 2], [], None, [None]]),
+            "floats": rng.choice([[0.5, -2.25], [], None]),
+            "weights": rng.choice([[{"w": 0.5}], [], None, [{"w": -2.25}, {"w": 3.0}]]),
             "nothing": None,
         }
         if rng.random() < 0.3:
@@ -44,6 +46,8 @@ def _lines(count: int) -> list[bytes]:
 ODD_LINES = {
     300: b'{"id": 300, "amount": NaN}',
     400: b'{"id": 400, "amount": -Infinity}',
+    450: b'{"id": 450, "floats": [1.5, NaN]}',
+    460: b'{"id": 460, "user": {"id": 1, "tags": []}, "weights": [{"w": Infinity}]}',
     500: b'{"id": 500}{"id": 501}',
     600: b'{"id": 600, "text": "a\xffb"}',
     700: b"   ",
