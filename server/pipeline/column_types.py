@@ -6,8 +6,11 @@ An NDJSON schema is inferred from the first 100 lines: a field that is null in a
 them was read as nulls (a later value failed its line as "not a JSON object of the
 source's columns", or was skipped under on_bad_rows "skip"), and one absent from all of
 them was left out of the export without a word. So an NDJSON source's types may also
-name columns its first lines lack: they are added after the inferred ones. A CSV
-source's header names all its columns, so an unknown one is the caller's mistake."""
+name columns its first lines lack: they are added after the inferred ones; and a dotted
+name ("user.email") no column has types a field inside the struct column its first part
+names, added when its first lines lack it (a struct's field new past them was left out
+too); any other dotted name is a column's, as before ("service.name"). A CSV source's
+header names all its columns, so an unknown one is the caller's mistake."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Final
 
 import polars as pl
 
+from sluice.format.nested_types import AnyType, instance
 from sluice.server.errors import InvalidArgument
 
 _FIELD: Final = "spec.source.schema"
@@ -82,19 +86,61 @@ def with_column_types(
     schema: pl.Schema, pairs: Sequence[tuple[str, str]], *, add_missing: bool = False
 ) -> pl.Schema:
     """`schema` with the given columns' types replaced; every column must exist, unless
-    `add_missing` (NDJSON), when the missing ones are added after the others."""
-    missing = [name for name, _ in pairs if name not in schema]
+    `add_missing` (NDJSON), when the missing ones are added after the others, and a
+    dotted name no column has whose first part is a struct column ("user.email", through
+    lists of structs too) types a field inside it, added when missing. Any other
+    dotted name is a column's ("service.name": NDJSON logs name fields so)."""
+    names = [name for name, _ in pairs]
+    nested = [name for name in names if add_missing and _inside_struct(name, schema)]
+    missing = [name for name in names if name not in schema and name not in nested]
     if missing and not add_missing:
         raise InvalidArgument(
             _FIELD,
             f"no column {missing[0][:100]!r} in the source (its columns: {_names(schema)})",
         )
     wanted = dict(pairs)
-    return pl.Schema(
+    typed = pl.Schema(
         {**{name: COLUMN_TYPES[wanted[name]] if name in wanted else dtype
             for name, dtype in schema.items()},
          **{name: COLUMN_TYPES[wanted[name]] for name in missing}}
     )  # fmt: skip
+    columns = dict(typed.items())
+    for name in nested:
+        top, _, rest = name.partition(".")
+        columns[top] = _with_field(
+            columns.get(top), rest.split("."), COLUMN_TYPES[wanted[name]], name
+        )
+    return pl.Schema(columns)
+
+
+def _inside_struct(name: str, schema: pl.Schema) -> bool:
+    top, dot, _ = name.partition(".")
+    if not dot or name in schema or top not in schema:
+        return False
+    dtype = instance(schema[top])
+    while isinstance(dtype, pl.List):
+        dtype = instance(dtype.inner)
+    return isinstance(dtype, pl.Struct)
+
+
+def _with_field(
+    given: AnyType | None, path: list[str], kind: pl.DataType, name: str
+) -> pl.DataType:
+    """`given` (a struct, a list of them, or None: a struct made) with the field at
+    `path` of type `kind`; InvalidArgument for a path through a column of another type."""
+    dtype = None if given is None else instance(given)
+    if isinstance(dtype, pl.List):
+        return pl.List(_with_field(dtype.inner, path, kind, name))
+    if dtype is not None and not isinstance(dtype, pl.Struct):
+        raise InvalidArgument(
+            _FIELD,
+            f"{name[:100]!r} names a field inside a struct's field that is not a struct "
+            f"(its type: {dtype})",
+        )
+    fields = {field.name: field.dtype for field in dtype.fields} if dtype is not None else {}
+    head, *rest = path
+    fields[head] = _with_field(fields.get(head), rest, kind, name) if rest else kind
+    return pl.Struct(fields)
 
 
 def _names(schema: pl.Schema) -> str:

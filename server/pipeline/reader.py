@@ -35,7 +35,8 @@ from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, with_utc_instants
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
-from sluice.server.pipeline.ndjson_fields import check_fields
+from sluice.server.pipeline.ndjson_arrow_frames import arrow_frame
+from sluice.server.pipeline.ndjson_fields import FieldCheck, field_check
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -70,8 +71,9 @@ def read_batches(
 
     A row that cannot be parsed raises SourceDataError naming the file, line and column,
     never the data; under on_bad_rows "skip" it is left out instead, and counted in
-    `bad_rows` when given. When the export takes `every_column` (none chosen), an NDJSON
-    field the schema lacks fails its file rather than being left out (ndjson_fields)."""
+    `bad_rows` when given. An NDJSON field the schema lacks fails its file rather than
+    being left out (ndjson_fields): a top-level one when the export takes `every_column`
+    (none chosen), one inside a struct when its column is read."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
         yield from _database_batches(
@@ -89,8 +91,8 @@ def read_batches(
     read_file = _READERS[source.format]
     if source.format == "csv" and source.tabs:
         read_file = partial(_csv, separator="\t")
-    if source.format == "ndjson" and every_column:
-        read_file = partial(_ndjson, every_column=True)
+    if source.format == "ndjson":
+        read_file = partial(_ndjson, fields=field_check(data_schema, columns, every_column))
     open_file = file_opener(source)
     position = 0
     for path in source.files:
@@ -408,14 +410,20 @@ def _ndjson(
     skip: int,
     rows: FileRows,
     record_bytes: int,
-    every_column: bool = False,
+    fields: FieldCheck | None = None,
 ) -> FileReader:
     _refuse_compressed(handle, rows)
     offset = 0
     for first_line, block in _line_blocks(handle, record_bytes, rows):
-        frame = _ndjson_block(block, schema, rows, first_line)
-        if every_column:
-            check_fields(block, schema, rows.file, first_line)
+        table, suspect = fields.parse(block) if fields is not None else (None, False)
+        frame = None
+        if table is not None and not suspect:
+            frame = arrow_frame(table, block, schema)
+        del table
+        if frame is None:
+            frame = _ndjson_block(block, schema, rows, first_line)
+        if fields is not None and suspect:
+            fields.name(block, rows.file, first_line)  # after the read: a bad line first
         rows.flush(offset + frame.height)
         for start in range(0, frame.height, batch_rows):
             piece = frame.slice(start, batch_rows)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,19 @@ def _write(path: Path, records: list[dict[str, object]]) -> Path:
     return path
 
 
+def _cli_export(daemon: Daemon, source: Path, dataset: str, schema: str) -> dict[str, Any]:
+    """`sluice export create --schema SCHEMA` to Parquet (typed output: JSON read back
+    would infer from its first lines too), waited for; its JSON answer."""
+    result = run_cli(
+        daemon, "export", "create", "--source", str(source), "--to", str(daemon.exports),
+        "--dataset", dataset, "--schema", schema, "--format", "parquet", "--wait", "--json",
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
 def _late_records() -> list[dict[str, object]]:
     """`amount` null and `zip`, `day` absent in the first LATE lines, typed after."""
     records: list[dict[str, object]] = []
@@ -73,26 +87,7 @@ def test_fields_null_or_absent_in_the_first_lines_get_the_given_types(world) -> 
     assert "spec.source.schema" in error.message, error.message
 
     # With them (before: INVALID_ARGUMENT, column types applied to CSV only).
-    result = run_cli(
-        daemon,
-        "export",
-        "create",
-        "--source",
-        str(source),
-        "--to",
-        str(daemon.exports),
-        "--dataset",
-        "late",
-        "--schema",
-        "amount:float64,zip:str,day:date",
-        "--format",
-        "parquet",  # typed output: JSON read back would infer from its first lines too
-        "--wait",
-        "--json",
-        timeout=120,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    finished = json.loads(result.stdout)
+    finished = _cli_export(daemon, source, "late", "amount:float64,zip:str,day:date")
     out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "amount", "zip", "day"]
     assert out["id"].to_list() == list(range(ROWS))
@@ -185,26 +180,8 @@ def test_a_late_field_named_in_the_schema_or_left_out_by_columns_is_exported(wor
     daemon, client = world
     records = _new_field_records()
     source = _write(daemon.sources / "new-field-named.ndjson", records)
-    result = run_cli(
-        daemon,
-        "export",
-        "create",
-        "--source",
-        str(source),
-        "--to",
-        str(daemon.exports),
-        "--dataset",
-        "named",
-        "--schema",
-        "note:str",
-        "--format",
-        "parquet",  # JSON read back would infer from its first lines too
-        "--wait",
-        "--json",
-        timeout=120,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    out = read_export(json.loads(result.stdout)["manifest_uri"]).sort("id")
+    finished = _cli_export(daemon, source, "named", "note:str")
+    out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "name", "note"]
     assert out["note"].to_list() == [record.get("note") for record in records]
 
@@ -217,3 +194,90 @@ def test_a_late_field_named_in_the_schema_or_left_out_by_columns_is_exported(wor
     out = read_export(chosen.manifest_uri).sort("id")
     assert out.columns == ["id", "name"]
     assert out["id"].to_list() == list(range(1000))
+
+
+NESTED_AT = 1100  # the line a struct's field first appears on, long past the 100
+
+
+def _nested_records() -> list[dict[str, object]]:
+    """`user` is {"id"} on every line, and gains `email` on every other line from
+    NESTED_AT on: a field new inside a struct, not at the top."""
+    records: list[dict[str, object]] = []
+    for i in range(2000):
+        user: dict[str, object] = {"id": i}
+        if i >= NESTED_AT - 1 and i % 2 == 1:
+            user["email"] = f"u{i}@example.com"
+        records.append({"id": i, "user": user})
+    return records
+
+
+def test_a_field_new_inside_a_struct_fails_the_export_naming_its_path(world) -> None:  # type: ignore[no-untyped-def]
+    # Before: the export succeeded and `user.email` was dropped without a word (top-level
+    # fields only were checked). Every column, or `user` chosen: it fails, naming the path
+    # and how to declare it; `user` left out by the caller's choice: it exports.
+    daemon, client = world
+    source = _write(daemon.sources / "nested-new.ndjson", _nested_records())
+    for columns in ([], ["id", "user"]):
+        with pytest.raises(ExportFailedError) as failed:
+            client.wait(client.create(_spec(daemon, source, columns=columns)).id, timeout=120)
+        error = failed.value.export.error
+        assert error.code == "FAILED_PRECONDITION", error
+        assert f"nested-new.ndjson: line {NESTED_AT} " in error.message, error.message
+        assert "a field 'user.email' " in error.message, error.message
+        assert "spec.source.schema (CLI --schema), as 'user.email:str'" in error.message
+        assert "\n" not in error.message
+
+    chosen = client.wait(
+        client.create(_spec(daemon, source, columns=["id"], format="parquet")).id, timeout=120
+    )
+    assert chosen.state == pb.EXPORT_STATE_SUCCEEDED
+    assert read_export(chosen.manifest_uri).sort("id")["id"].to_list() == list(range(2000))
+
+
+def test_a_struct_field_declared_in_the_schema_is_exported(world) -> None:  # type: ignore[no-untyped-def]
+    # Before: `user.email` in --schema became a top-level column of nulls, the struct's
+    # field still dropped. Now a dotted name types a field inside the struct.
+    daemon, _ = world
+    records = _nested_records()
+    source = _write(daemon.sources / "nested-declared.ndjson", records)
+    finished = _cli_export(daemon, source, "nested-declared", "user.email:str")
+    out = read_export(finished["manifest_uri"]).sort("id")
+    assert out.columns == ["id", "user"]
+    assert out["user"].to_list() == [
+        {"id": r["user"]["id"], "email": r["user"].get("email")}  # type: ignore[index,union-attr]
+        for r in records
+    ]
+    assert load_manifest(finished["manifest_uri"])["source"]["schema"] == {"user.email": "str"}
+
+
+def test_a_dotted_name_is_a_columns_unless_its_first_part_is_a_struct(world) -> None:  # type: ignore[no-untyped-def]
+    # NDJSON logs name top-level fields with dots ("service.name"): such a field new past
+    # the first lines is still declared as a column, as before dotted names typed a
+    # struct's field; one inside a struct's field that is no struct is refused.
+    daemon, client = world
+    records = [{"id": i, "user": {"id": i}} for i in range(300)]
+    for record in records[200:]:
+        record["service.name"] = "api"
+    source = _write(daemon.sources / "dotted-column.ndjson", records)
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    message = failed.value.export.error.message
+    assert "line 201 has a field 'service.name' " in message, message
+    assert "as 'service.name:str'" in message, message
+    done = client.wait(
+        client.create(
+            _spec(daemon, source, source_schema={"service.name": "str"}, format="parquet")
+        ).id,
+        timeout=120,
+    )
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED
+    out = read_export(done.manifest_uri).sort("id")
+    assert out.columns == ["id", "user", "service.name"]
+    assert out["service.name"].to_list() == [None] * 200 + ["api"] * 100
+
+    with pytest.raises(InvalidArgumentError) as refused:
+        client.create(_spec(daemon, source, source_schema={"user.id.x": "str"}))
+    assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
+    assert "'user.id.x' names a field inside a struct's field that is not a struct" in (
+        refused.value.message
+    )
