@@ -552,7 +552,7 @@ def test_a_reference_never_shows_what_may_be_a_pasted_secret(tmp_path: Path) -> 
         SecretRef("env:hunter2+Zm9v/PASTED==")
     assert "PASTED" not in str(refused.value) and "21 characters" in str(refused.value)
     relative = SecretRef("file:hunter2PASTED")
-    assert "PASTED" not in repr(relative) and "18 characters" in repr(relative)
+    assert "PASTED" not in repr(relative) and "13 characters" in repr(relative)
     with pytest.raises(SecretUnavailable) as unreadable:
         relative.resolve()
     assert "PASTED" not in unreadable.value.message
