@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from sluice.format.age import AgeFormatError, parse_recipient
+from sluice.secrets import SecretRef
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
@@ -165,12 +166,10 @@ def is_email_address(text: str) -> bool:
 
 
 def _secret_reference(value: str) -> str:
-    scheme, sep, target = value.partition(":")
-    if value and (not sep or scheme not in {"env", "file", "rawfile"} or not target):
-        # Never echo the value: a misplaced secret is the likeliest mistake here.
-        raise ValueError(
-            "must be a secret reference, env:NAME or file:PATH (rawfile:PATH: its bytes exactly)"
-        )
+    if value:
+        # SecretRef's rule, which never echoes the value: a misplaced secret is the
+        # likeliest mistake here (pasted for the reference, or after its "env:").
+        SecretRef(value)
     return value
 
 

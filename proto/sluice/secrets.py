@@ -10,7 +10,12 @@ raises its own SecretUnavailable: the daemon answers it as FAILED_PRECONDITION
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+#: What an environment variable's name may be (POSIX shells' rule). Anything else after
+#: "env:" is most likely the secret itself, pasted after the scheme.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SecretUnavailable(Exception):
@@ -36,12 +41,25 @@ class SecretRef:
                 "a secret reference must be env:NAME or file:PATH (rawfile:PATH: its bytes"
                 f" exactly), not a value ({len(reference)} characters)"
             )
+        if scheme == "env" and not _ENV_NAME.fullmatch(target):
+            raise ValueError(
+                "env: must name an environment variable (letters, digits and '_'), not"
+                f" hold a value ({len(target)} characters after 'env:')"
+            )
         self.scheme = scheme
         self.target = target
 
+    @property
+    def shown(self) -> str:
+        """The reference as messages may show it: a relative file path may be a secret
+        pasted after "file:", so only its length is said."""
+        if self.scheme == "env" or Path(self.target).is_absolute():
+            return f"{self.scheme}:{self.target}"
+        return f"{self.scheme}:<a relative path of {len(self.target)} characters>"
+
     def __repr__(self) -> str:
         # Safe to log: the reference, never the value.
-        return f"SecretRef({self.scheme}:{self.target})"
+        return f"SecretRef({self.shown})"
 
     def resolve(self) -> bytes:
         """The secret's bytes (a file:'s surrounding whitespace stripped, a rawfile:'s
@@ -49,16 +67,16 @@ class SecretRef:
         if self.scheme == "env":
             value = os.environ.get(self.target)
             if not value:
-                raise SecretUnavailable(f"secret env:{self.target} is not set")
+                raise SecretUnavailable(f"secret {self.shown} is not set")
             return value.encode()
         try:
             data = Path(self.target).read_bytes()
         except OSError as exc:
             raise SecretUnavailable(
-                f"secret {self.scheme}:{self.target} cannot be read ({exc.strerror})"
+                f"secret {self.shown} cannot be read ({exc.strerror})"
             ) from None
         if self.scheme == "file":
             data = data.strip()
         if not data:
-            raise SecretUnavailable(f"secret {self.scheme}:{self.target} is empty")
+            raise SecretUnavailable(f"secret {self.shown} is empty")
         return data

@@ -261,6 +261,10 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
     ("config", "setting"),
     [
         ({"manifest_signing_key": "plainsecret"}, "config.manifest_signing_key"),
+        # Pasted after the scheme: no variable is named so, no pod path is relative.
+        ({"manifest_signing_key": "env:hunter2+Zm9v/PASTED=="}, "config.manifest_signing_key"),
+        ({"content_digest_key": "file:hunter2+Zm9v/PASTED=="}, "config.content_digest_key"),
+        ({"content_digest_key": "rawfile:hunter2PASTED"}, "config.content_digest_key"),
         ({"content_digest_key": "plainsecret"}, "config.content_digest_key"),
         ({"webhook_secret_ref": "plainsecret"}, "config.webhook_secret_ref"),
         ({"secrets": {"zip": "plainsecret"}}, "config.secrets.zip"),
@@ -302,7 +306,7 @@ def test_a_secret_given_by_value_is_refused_naming_the_setting(
         render({"config": config})
     message = str(refused.value)
     assert f"{setting} must be a secret reference" in message, message
-    assert "plainsecret" not in message
+    assert "plainsecret" not in message and "PASTED" not in message
     # References are what the chart expects (rawfile: too).
     render({"config": {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}})
     render({"config": {"content_digest_key": "rawfile:/etc/sluice/keys/content-digest.key"}})

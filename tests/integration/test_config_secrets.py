@@ -92,3 +92,39 @@ def test_a_secret_given_as_a_secret_name_at_startup_is_not_echoed(  # type: igno
     output = refused.stdout + refused.stderr
     assert setting in output, output
     assert SECRET not in output, output
+
+
+PASTED = "hunter2+Zm9vYmFy/PASTED=="
+
+
+@pytest.mark.parametrize(
+    ("setting", "reference"),
+    [
+        ("content_digest_key", f"env:{PASTED}"),
+        ("manifest_signing_key", f"env:{PASTED}"),
+        ("content_digest_key", f"file:{PASTED}"),
+        ("content_digest_key", f"rawfile:{PASTED}"),
+    ],
+)
+def test_a_secret_pasted_after_the_scheme_is_refused_unechoed(  # type: ignore[no-untyped-def]
+    daemon_factory, setting: str, reference: str
+) -> None:
+    """`env:<the secret>` passed every "is it a reference" check, and the refusal then
+    printed it: "secret env:hunter2+… is not set". An environment variable's name is
+    letters, digits and '_'; a file's path is shown only when absolute."""
+    daemon: Daemon = daemon_factory("pasted-after-scheme", **{setting: reference})
+    refused = daemon.serve_refused()
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert setting in output, output
+    assert "hunter2" not in output and "PASTED" not in output, output
+
+
+def test_a_principals_token_pasted_after_env_is_refused_unechoed(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    principals = [{"name": "ops", "token_ref": f"env:{PASTED}", "scopes": ["admin"]}]
+    daemon: Daemon = daemon_factory("pasted-token", auth={"principals": principals})
+    refused = daemon.serve_refused()
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "token_ref" in output, output
+    assert "hunter2" not in output and "PASTED" not in output, output

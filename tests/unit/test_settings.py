@@ -545,3 +545,18 @@ def test_the_advised_content_key_reference_reads_a_generated_key_byte_exact(
     assert SecretRef(f"file:{generated}").resolve() == key.strip()  # file: still strips
     settings = load_settings(None, {"content_digest_key": f"rawfile:{generated}"}, environ={})
     assert settings.content_digest_key == f"rawfile:{generated}"
+
+
+def test_a_reference_never_shows_what_may_be_a_pasted_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as refused:
+        SecretRef("env:hunter2+Zm9v/PASTED==")
+    assert "PASTED" not in str(refused.value) and "21 characters" in str(refused.value)
+    relative = SecretRef("file:hunter2PASTED")
+    assert "PASTED" not in repr(relative) and "13 characters" in repr(relative)
+    with pytest.raises(SecretUnavailable) as unreadable:
+        relative.resolve()
+    assert "PASTED" not in unreadable.value.message
+    absolute = SecretRef(f"file:{tmp_path}/missing.key")
+    with pytest.raises(SecretUnavailable) as missing:
+        absolute.resolve()
+    assert f"{tmp_path}/missing.key" in missing.value.message  # an absolute path is shown

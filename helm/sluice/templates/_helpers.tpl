@@ -114,7 +114,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Settings that hold secrets take references (env:NAME, file:PATH, rawfile:PATH) only: a value
 rendered here would sit in clear in the ConfigMap (the daemon refuses it at start, too
-late). The message names the setting, never its value. */}}
+late). NAME is a variable's name and PATH absolute (a pod's paths are), so a secret pasted
+after the scheme is refused too. The message names the setting, never its value. */}}
 {{- define "sluice.validateSecretReferences" -}}
 {{- $refs := dict }}
 {{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" "job_store_password_ref" }}
@@ -157,8 +158,8 @@ late). The message names the setting, never its value. */}}
 {{- end }}
 {{- end }}
 {{- range $setting, $value := $refs }}
-{{- if and $value (not (regexMatch "^(env|file|rawfile):.+" (toString $value))) }}
-{{- fail (printf "%s must be a secret reference (env:NAME, file:PATH or rawfile:PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
+{{- if and $value (not (regexMatch "^(env:[A-Za-z_][A-Za-z0-9_]*|(file|rawfile):/.+)$" (toString $value))) }}
+{{- fail (printf "%s must be a secret reference (env:NAME, file:/PATH or rawfile:/PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
 {{- end }}
 {{- end }}
 {{- end }}
