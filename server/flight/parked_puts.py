@@ -7,8 +7,8 @@ slots all that time. A caller breaking put after put filled every slot, and ever
 else's exports waited in the queue. So a principal may have at most
 `flight_parked_puts_per_principal` parked puts in this daemon (0: no limit); the
 export of a put that breaks beyond them ends at once, failed with RESOURCE_EXHAUSTED
-naming the limit, its slot free. Nothing is lost: its committed chunks stay, and a put with the same
-requestId resumes it from `committed_records`, as it resumes a parked one.
+naming the limit, its slot free. Nothing is lost: its committed chunks stay, and a put
+with the same requestId resumes it from `committed_records`, as it resumes a parked one.
 """
 
 from __future__ import annotations

@@ -410,9 +410,8 @@ class _Feeder:
     def _call_ended(self) -> None:
         """The put ended the call before the caller marked the end of its records: the
         caller went away (or the export ended, which leaves nothing waiting), so the
-        stream broke here, however far this feeder got. A put killed while its batch
-        waited for room in a full inbox was refused as if it had sent what cannot be
-        read, and one stopped between two batches left its export waiting uncounted."""
+        stream broke here, wherever this feeder was: between two batches, or with one
+        waiting for room in a full inbox (no refusal: the caller sent nothing wrong)."""
         if not self._marked:
             self._broke()
 
