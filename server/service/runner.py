@@ -298,11 +298,13 @@ class ExportRunner:
             manifest_uri = execute(job, self._context, running.stop, lease)
         except LeaseLost as exc:
             self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-            return self._lost(job.id, exc)
+            self._lost(job.id, exc)
+            return None
         except Interrupted as exc:
             if running.stop.lease_lost:
                 self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-                return self._lost(job.id, None)
+                self._lost(job.id, None)
+                return None
             if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
                 # Nobody asked for an abandoned source's cancel: the export says why.
@@ -443,7 +445,8 @@ class ExportRunner:
             return write()
         except LeaseLost as exc:
             self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-            return self._lost(lease.job_id, exc)
+            self._lost(lease.job_id, exc)
+            return None
 
     def _lost(self, job_id: str, exc: LeaseLost | None) -> None:
         reason = f": {exc.message}" if exc is not None else ""
