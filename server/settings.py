@@ -443,7 +443,8 @@ class Settings(BaseModel):
     #: Broken puts of one principal whose exports may wait for a resume at once, each
     #: holding a run slot (max_concurrent_exports) for flight_put_idle_timeout. The
     #: export of a put breaking beyond them ends at once, failed RESOURCE_EXHAUSTED
-    #: (resumable: a DoPut with the same requestId continues it). 0: none waits.
+    #: (resumable: a DoPut with the same requestId continues it). 0: no limit, as for
+    #: max_queued_per_principal and max_watch_streams_per_principal.
     flight_parked_puts_per_principal: int = Field(default=1, ge=0, le=64)
     #: Stored chunk bytes that DoGet, GetFlightInfo and ListFlights hold in memory at
     #: once, across every call (`--flight-get-memory-bytes`, SLUICE_FLIGHT_GET_MEMORY_BYTES):

@@ -63,6 +63,7 @@ from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.stream_source import (
     INBOXES,
     STREAM_FORMAT,
+    ExportNotReading,
     Inbox,
     put_batch,
     put_end,
@@ -163,7 +164,7 @@ class FlightPuts:
         if joined is None:
             return  # the caller went away while the export's last run ended
         if isinstance(joined, Job):
-            yield self._final(joined)
+            yield self._finish(joined)
             return
         job, inbox, generation = joined
         # Acks follow chunk commits and the end; progress would only wake this thread.
@@ -217,7 +218,9 @@ class FlightPuts:
         """Attach this put to the export's inbox, resuming the export first when it
         ended failed or cancelled. Returns the job as read once attached (a run's end
         with an older revision is an earlier run's), the inbox and this put's
-        generation; the job alone when it succeeded; None when the caller went away.
+        generation; the job alone when it succeeded, or when the run this put resumed
+        ended before the put attached (its end is the put's to report, and no feeder
+        fills an inbox nobody reads); None when the caller went away.
 
         A put meets the run it joins only while that run reads: a run that ended on
         another put's refused input (or on flight_put_idle_timeout) closed its inbox in
@@ -244,7 +247,10 @@ class FlightPuts:
             job = self._store.get(job.id)
             # A run this put resumed that ended already is this put's to report (looping
             # would resume an export that fails at once again and again).
-            if generation and (resumed or not job.state.final):
+            if generation and resumed and job.state.final:
+                INBOXES.discard(job.id, job.revision)  # the inbox made since its end
+                return job
+            if generation and not job.state.final:
                 return job, inbox, generation
             if not generation and not self._run_ended(job.id, inbox, caller_alive):
                 return None
@@ -364,11 +370,16 @@ class _Feeder:
             self._note(self._source.first_says)
             for message in self._source.messages:
                 if self._stopped.is_set():
-                    return
+                    break
                 self._take_or_refuse(message)
             if self._stopped.is_set():
-                return  # the put ended the call (grpcio then ends its requests cleanly)
+                # The put ended the call (grpcio then ends its requests cleanly).
+                self._call_ended()
+                return
             ended = self._stream_ended()
+        except ExportNotReading:
+            self._call_ended()  # while a batch waited for room in the inbox
+            return
         except SluiceError as exc:
             self._fail(exc)
             return
@@ -391,8 +402,18 @@ class _Feeder:
             alive = self._source.export_live if self._marked else self._alive
             try:
                 put_end(self._inbox, self._generation, self._position, alive)
+            except ExportNotReading:
+                self._call_ended()  # an unmarked end dropped with its call
             except SluiceError as exc:
                 self._fail(exc)
+
+    def _call_ended(self) -> None:
+        """The put ended the call before the caller marked the end of its records: the
+        caller went away (or the export ended, which leaves nothing waiting), so the
+        stream broke here, wherever this feeder was: between two batches, or with one
+        waiting for room in a full inbox (no refusal: the caller sent nothing wrong)."""
+        if not self._marked:
+            self._broke()
 
     def _fail(self, exc: SluiceError) -> None:
         if not self._stopped.is_set():
@@ -439,6 +460,8 @@ class _Feeder:
     def _take_or_refuse(self, message: PutMessage) -> None:
         try:
             self._take(message)
+        except ExportNotReading:
+            raise  # no refusal: the put ended the call while the batch waited for room
         except SluiceError as exc:
             # The caller sent what cannot be taken: its export fails with the same error
             # (a put with the same requestId resumes it), never waits for a resume.

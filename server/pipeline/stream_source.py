@@ -366,9 +366,9 @@ class InboxRegistry:
     def park(self, key: str, inbox: Inbox, generation: int, owner: str, most: int) -> bool:
         """The put of `generation` into `inbox`, `owner`'s, broke and its export waits
         for a resume, holding a run slot: count it as parked by `owner` unless `owner`
-        already has `most` such exports here (False: the caller ends the export instead,
-        resumable). True when nothing waits for it (a newer put took over, the export
-        ended)."""
+        already has `most` such exports here (0: no limit; False: the caller ends the
+        export instead, resumable). True when nothing waits for it (a newer put took
+        over, the export ended)."""
         with self._lock:
             if self._inboxes.get(key) is not inbox:
                 return True
@@ -377,7 +377,7 @@ class InboxRegistry:
                 for other in self._inboxes.values()
                 if other is not inbox and not other.closed and other.parked_by == owner
             )
-            return inbox.park(generation, owner, room=parked < most)
+            return inbox.park(generation, owner, room=not most or parked < most)
 
 
 #: One per process: puts arrive on RPC threads, pipelines run on runner threads.

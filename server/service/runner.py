@@ -79,6 +79,8 @@ _CANCEL_POLL_SECONDS = 0.2
 @dataclass
 class _Running:
     lease: Lease
+    #: The job's revision when claimed (see _lost).
+    revision: int
     stop: ExportStop = field(default_factory=ExportStop)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -253,7 +255,7 @@ class ExportRunner:
             return None
 
     def _run_claimed(self, job: Job, lease: Lease) -> None:
-        running = _Running(lease)
+        running = _Running(lease, job.revision)
         with self._lock:
             self._running[job.id] = running
         if job.cancel_requested:
@@ -264,10 +266,10 @@ class ExportRunner:
         try:
             self._context.store.begin_attempt(lease)
         except LeaseLost as exc:
+            self._lost(job.id, exc)
             with self._lock:
                 self._running.pop(job.id, None)
             running.done.set()
-            self._lost(job.id, exc)
             return
         except SluiceError as exc:
             # Bookkeeping only: the run goes on, its attempt unrecorded.
@@ -296,11 +298,13 @@ class ExportRunner:
             manifest_uri = execute(job, self._context, running.stop, lease)
         except LeaseLost as exc:
             self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-            return self._lost(job.id, exc)
+            self._lost(job.id, exc)
+            return None
         except Interrupted as exc:
             if running.stop.lease_lost:
                 self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-                return self._lost(job.id, None)
+                self._lost(job.id, None)
+                return None
             if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
                 # Nobody asked for an abandoned source's cancel: the export says why.
@@ -441,16 +445,24 @@ class ExportRunner:
             return write()
         except LeaseLost as exc:
             self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
-            return self._lost(lease.job_id, exc)
+            self._lost(lease.job_id, exc)
+            return None
 
-    @staticmethod
-    def _lost(job_id: str, exc: LeaseLost | None) -> None:
+    def _lost(self, job_id: str, exc: LeaseLost | None) -> None:
         reason = f": {exc.message}" if exc is not None else ""
         _log.warning(
             "export %s stopped here: its lease was taken over by another replica%s",
             job_id,
             reason,
         )
+        # No end is announced here (the replica holding the lease decides it), yet this
+        # run reads its stream no more: drop its inbox, or its batches stayed and a put
+        # parked in it counted against its principal's flight_parked_puts_per_principal
+        # until a restart. An inbox a resume made since the claim is kept.
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            INBOXES.discard(job_id, running.revision)
 
     def _cancel_elsewhere(self, job_id: str, wait_seconds: float) -> Job:
         """Record a cancel for the replica running the job and wait for it to end."""
