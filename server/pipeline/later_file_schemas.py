@@ -130,7 +130,12 @@ def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
         reader = pa_csv.open_csv(
             handle,
             read_options=pa_csv.ReadOptions(block_size=_HEADER_BYTES, use_threads=False),
-            parse_options=pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
+            # A bad row among the first is the reader's to report (or skip): not the header's.
+            parse_options=pa_csv.ParseOptions(
+                delimiter=separator,
+                newlines_in_values=True,
+                invalid_row_handler=lambda _row: "skip",
+            ),
             convert_options=pa_csv.ConvertOptions(include_columns=[]),
         )
         names: list[str] | None = list(reader.schema.names)

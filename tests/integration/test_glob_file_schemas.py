@@ -53,9 +53,9 @@ def _spec(daemon: ProfileDaemon, source: str, dataset: str, **options: object) -
 
 def _failure(daemon: ProfileDaemon, source: str, dataset: str, **options: object) -> str:
     """The message of the export's FAILED_PRECONDITION."""
-    with ExportClient(daemon.address) as client:
-        with pytest.raises(ExportFailedError) as failed:
-            client.wait(client.create(_spec(daemon, source, dataset, **options)).id, timeout=300)
+    spec = _spec(daemon, source, dataset, **options)
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(spec).id, timeout=300)
     error = failed.value.export.error
     assert error.code == "FAILED_PRECONDITION", error
     return error.message
@@ -216,9 +216,25 @@ def test_a_local_csv_glob_whose_headers_differ_names_the_file_that_differs(
     (drop / "a.csv").write_text("id,ts,v\n1,2026-12-01T01:00:00,a\n")
     (drop / "b.csv").write_text("id,ts,v\n2,2026-12-02T01:00:00,b\n")
     (drop / "c.csv").write_text("id,ts,v,extra\n3,2026-12-03T01:00:00,c,x\n")
-    with ExportClient(daemon.address) as client:
-        with pytest.raises(FailedPreconditionError) as refused:
-            client.create(_spec(daemon, str(drop / "*.csv"), "headers"))
+    spec = _spec(daemon, str(drop / "*.csv"), "headers")
+    with ExportClient(daemon.address) as client, pytest.raises(FailedPreconditionError) as refused:
+        client.create(spec)
     message = str(refused.value)
     assert f"{Path(drop / 'c.csv')}: its columns differ from the first file's" in message
     assert "new column(s) 'extra'" in message, message
+
+
+def test_a_later_arrow_files_float_in_an_integer_column_fails_and_a_narrower_one_is_exported(
+    daemon: ProfileDaemon,
+) -> None:
+    drop = daemon.sources / "ipc"
+    drop.mkdir()
+    pl.DataFrame({"id": [1], "v": [1]}).write_ipc(drop / "a.arrow")
+    pl.DataFrame({"id": [2], "v": pl.Series([5], dtype=pl.Int16)}).write_ipc(drop / "b.arrow")
+    out = _exported(daemon, str(drop / "*.arrow"), "ipc")
+    assert out.to_dicts() == [{"id": 1, "v": 1}, {"id": 2, "v": 5}]
+
+    pl.DataFrame({"id": [3], "v": [2.7]}).write_ipc(drop / "c.arrow")
+    message = _failure(daemon, str(drop / "*.arrow"), "ipc")
+    assert "c.arrow: its schema differs" in message, message
+    assert "column 'v' is Float64 in this file and Int64 in the export" in message, message
