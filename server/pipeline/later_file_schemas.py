@@ -145,9 +145,10 @@ def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
     return names
 
 
-def differing_csv_header(source: ResolvedSource) -> str | None:
-    """Which file of a CSV glob has a header other than the first file's, and how it
-    differs (what planning says when Polars refuses such a glob); None if none does."""
+def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
+    """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
+    is not the first file's, and how it differs: what planning says when Polars refuses
+    such a glob (it named the first file, without a reason); None if none differs."""
     if source.format != "csv" or len(source.files) < 2:
         return None
     open_file = file_opener(source)
@@ -160,7 +161,7 @@ def differing_csv_header(source: ResolvedSource) -> str | None:
             first = first or names
             continue
         if names != first:
-            return (
+            return SourceDataError(
                 f"{shown(path)}: its columns differ from the first file's "
                 f"({shown(source.files[0])}): {header_differences(first, names)}"
             )

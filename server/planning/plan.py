@@ -14,7 +14,7 @@ import polars as pl
 
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
-from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, quoted
+from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
@@ -679,7 +679,7 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
         differing = differing_csv_header(source)
         if differing is not None:
-            raise FailedPrecondition(differing) from None
+            raise differing from None
         # Never the library's message: it can quote the file's content (a row, a line of
         # a file that is not what its name says).
         raise InvalidArgument(
