@@ -33,7 +33,9 @@ from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, with_utc_instants
+from sluice.server.pipeline.footer_schemas import stored_schema
 from sluice.server.pipeline.key_order import KeyOrderCheck
+from sluice.server.pipeline.later_file_schemas import FileSchemaCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.ndjson_arrow_frames import arrow_frame
 from sluice.server.pipeline.ndjson_fields import FieldCheck, field_check
@@ -93,6 +95,11 @@ def read_batches(
         read_file = partial(_csv, separator="\t")
     if source.format == "ndjson":
         read_file = partial(_ndjson, fields=field_check(data_schema, columns, every_column))
+    else:
+        declared = [name for name, _ in source.column_types]
+        first = shown(source.files[0]) if source.files else ""
+        check = FileSchemaCheck(data_schema, columns, every_column, declared, first)
+        read_file = partial(read_file, check=check)
     open_file = file_opener(source)
     position = 0
     for path in source.files:
@@ -279,10 +286,13 @@ def _parquet(
     skip: int,
     rows: FileRows,
     record_bytes: int,
+    check: FileSchemaCheck | None = None,
 ) -> FileReader:
     local = _local_path(handle)
     # pre_buffer=False: the default would buffer whole column chunks ahead of need.
     parquet = pq.ParquetFile(handle, pre_buffer=False)  # the footer only
+    if check is not None:
+        check.stored(rows.file, parquet.schema_arrow, parquet.metadata)
     if local is not None and not holds_fixed_offset(parquet.schema_arrow):
         # Polars' own reader panics on a fixed-offset zone (fixed_offsets): such a file
         # is read through Arrow, as a cloud one is.
@@ -398,7 +408,15 @@ def _ipc(
     skip: int,
     rows: FileRows,
     record_bytes: int,
+    check: FileSchemaCheck | None = None,
 ) -> FileReader:
+    if check is not None:
+        try:
+            stored = stored_schema(handle, "ipc")
+        except pa.ArrowInvalid:
+            stored = None  # not an Arrow file: reading it says so
+        if stored is not None:
+            check.stored(rows.file, stored, None)
     return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip, rows))
 
 
@@ -556,6 +574,7 @@ def _csv(
     rows: FileRows,
     record_bytes: int,
     separator: str = ",",
+    check: FileSchemaCheck | None = None,
 ) -> FileReader:
     """Arrow's streaming parser fails a row longer than about two of its blocks
     ("straddles two block boundaries"): a CSV field or row that long, or an unclosed
@@ -567,6 +586,8 @@ def _csv(
     The separator is the source's (ResolvedSource.tabs): a checked file's handle is named
     /proc/self/fd/N, whatever the file's name (checked_files)."""
     _refuse_compressed(handle, rows)
+    if check is not None:
+        check.header(rows.file, handle, separator)
     options = CsvOptions(schema, columns, separator, rows.file)
     handed = skip
     try:
@@ -667,4 +688,9 @@ def _cast(frame: pl.DataFrame | pl.Series, schema: pl.Schema) -> pl.DataFrame:
     return frame.cast(wanted) if wanted else frame  # type: ignore[arg-type]
 
 
-_READERS = {"parquet": _parquet, "ipc": _ipc, "ndjson": _ndjson, "csv": _csv}
+_READERS: dict[str, Callable[..., FileReader]] = {
+    "parquet": _parquet,
+    "ipc": _ipc,
+    "ndjson": _ndjson,
+    "csv": _csv,
+}

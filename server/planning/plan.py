@@ -24,6 +24,7 @@ from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
+from sluice.server.pipeline.later_file_schemas import differing_csv_header
 from sluice.server.pipeline.nesting import MAX_NESTING, too_deep
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
@@ -676,6 +677,9 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
             f"cannot read {where} as {source.format}: a column's type is one Sluice cannot read",
         ) from None
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
+        differing = differing_csv_header(source)
+        if differing is not None:
+            raise differing from None
         # Never the library's message: it can quote the file's content (a row, a line of
         # a file that is not what its name says).
         raise InvalidArgument(

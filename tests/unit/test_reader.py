@@ -175,7 +175,7 @@ def _failing_reader(error: BaseException) -> Callable[..., Iterator[tuple[int, p
     """A Parquet decoder that hands on one piece of the file, then fails with `error`."""
 
     def read(
-        handle: IO[bytes], schema: pl.Schema, *_: object
+        handle: IO[bytes], schema: pl.Schema, *_: object, **_options: object
     ) -> Iterator[tuple[int, pl.DataFrame]]:
         yield 0, pl.read_parquet(handle).head(10)
         raise error

@@ -1,0 +1,276 @@
+"""Each file of a Parquet, Arrow IPC or CSV glob checked against the schema the export
+was planned with (from the first file), when the file is opened and before any of its
+rows is read.
+
+Without it a later file was cut to the first file's columns and cast to its types
+without a word: a column added upstream was never exported, night after night; a float
+2.7 in a column the first file had as integers was exported as 2; a number became text.
+Now the file fails the export (FAILED_PRECONDITION) naming itself and the columns that
+differ, unless nothing is lost:
+
+- a column the file has and the plan lacks is fine when the caller chose the columns
+  (spec.query.columns) or declared types (spec.source.schema), else it would be dropped;
+- a column the export reads that the file lacks always fails;
+- a type is fine when it converts without loss: the same type, a null column, a wider
+  integer or float, an integer a float holds exactly (Parquet: every row group's
+  minimum and maximum within the float's mantissa), a finer time unit, text as
+  categories. A declared type governs (its column is not compared). CSV files are
+  compared by their header only: their values are parsed with the plan's types.
+
+NDJSON files are not compared here: they have their own late-field rule (ndjson_fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import IO
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from sluice.server.errors import quoted, quoted_list
+from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.fixed_offsets import utc_schema
+from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.storage_errors import storage_errors
+
+#: Bytes of a CSV file read for its header (a longer header is left to the reader).
+_HEADER_BYTES = 1024 * 1024
+_SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
+_UNSIGNED: dict[pl.DataType, int] = {
+    pl.UInt8(): 8,
+    pl.UInt16(): 16,
+    pl.UInt32(): 32,
+    pl.UInt64(): 64,
+}
+#: Integers a float holds exactly: up to 2 to the power of its mantissa's bits.
+_MANTISSA: dict[pl.DataType, int] = {pl.Float32(): 24, pl.Float64(): 53}
+_TEXT = (pl.String, pl.Categorical, pl.Enum)
+_TIME_UNITS = ("ms", "us", "ns")
+
+
+class FileSchemaCheck:
+    """What each file of a source is compared with: the planned `schema` (without the
+    row position), the `columns` the export reads, whether the caller chose them
+    (`every_column` False) and the columns whose type the caller `declared`."""
+
+    def __init__(
+        self,
+        schema: pl.Schema,
+        columns: Sequence[str],
+        every_column: bool,
+        declared: Collection[str],
+        first_file: str,
+    ) -> None:
+        self.schema = schema
+        self.columns = list(columns) or list(schema)
+        self.extra_allowed = not every_column or bool(declared)
+        self.declared = frozenset(declared)
+        self.first_file = first_file
+        self._fine: set[pa.Schema] = set()
+
+    def stored(self, file: str, schema: pa.Schema, metadata: pq.FileMetaData | None) -> None:
+        """Check a Parquet or IPC file's stored schema (`metadata`: a Parquet file's
+        footer, whose statistics say whether its integers fit a planned float)."""
+        schema = utc_schema(schema.remove_metadata())
+        if schema in self._fine:
+            return  # a glob's files mostly share one schema: converted and checked once
+        try:
+            types = pl.from_arrow(schema.empty_table()).schema  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - a type Polars cannot hold: unreadable_columns
+            return
+        differences = self._names(list(types))
+        for name in self.columns:
+            if name in types and name in self.schema and name not in self.declared:
+                loss = _loss(types[name], self.schema[name], name, metadata)
+                if loss is not None:
+                    differences.append(f"column {quoted(name)} {loss}")
+        if differences:
+            raise self._error(file, differences)
+        if metadata is None or not _needs_statistics(types, self.schema, self.columns):
+            self._fine.add(schema)
+
+    def header(self, file: str, handle: IO[bytes], separator: str) -> None:
+        """Check a CSV file's header (the handle is read from its start, then rewound)."""
+        names = csv_header(handle, separator)
+        if names is None:
+            return  # not a header Arrow reads: the reader says what is wrong
+        differences = self._names(names)
+        if differences:
+            raise self._error(file, differences)
+
+    def _names(self, names: Sequence[str]) -> list[str]:
+        have = set(names)
+        differences = []
+        new = [n for n in names if n not in self.schema]
+        if new and not self.extra_allowed:
+            differences.append(
+                f"new column(s) {quoted_list(new)}, which would not be exported (choose "
+                "the columns with spec.query.columns to leave them out)"
+            )
+        missing = [n for n in self.columns if n not in have]
+        if missing:
+            differences.append(f"no column {quoted_list(missing)}")
+        return differences
+
+    def _error(self, file: str, differences: list[str]) -> SourceDataError:
+        return SourceDataError(
+            f"{file}: its schema differs from the one the export was planned with (from "
+            f"{self.first_file}): {'; '.join(differences)}; none of its rows was read"
+        )
+
+
+def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
+    """A CSV file's column names (None: Arrow cannot read a header from its start). The
+    handle is rewound."""
+    handle.seek(0)
+    try:
+        reader = pa_csv.open_csv(
+            handle,
+            read_options=pa_csv.ReadOptions(block_size=_HEADER_BYTES, use_threads=False),
+            # A bad row among the first is the reader's to report (or skip): not the header's.
+            parse_options=pa_csv.ParseOptions(
+                delimiter=separator,
+                newlines_in_values=True,
+                invalid_row_handler=lambda _row: "skip",
+            ),
+            convert_options=pa_csv.ConvertOptions(include_columns=[]),
+        )
+        names: list[str] | None = list(reader.schema.names)
+    except (pa.ArrowException, OSError, ValueError):
+        names = None
+    handle.seek(0)
+    return names
+
+
+def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
+    """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
+    is not the first file's, and how it differs: what planning says when Polars refuses
+    such a glob (it named the first file, without a reason); None if none differs."""
+    if source.format != "csv" or len(source.files) < 2:
+        return None
+    open_file = file_opener(source)
+    separator = "\t" if source.tabs else ","
+    first: list[str] | None = None
+    for path in source.files:
+        with storage_errors(), open_file(path) as handle:
+            names = csv_header(handle, separator)
+        if names is None or first is None:
+            first = first or names
+            continue
+        if names != first:
+            return SourceDataError(
+                f"{shown(path)}: its columns differ from the first file's "
+                f"({shown(source.files[0])}): {header_differences(first, names)}"
+            )
+    return None
+
+
+def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
+    """How a CSV file's header differs from the first file's (column names only)."""
+    new = [n for n in other if n not in first]
+    missing = [n for n in first if n not in other]
+    parts = []
+    if new:
+        parts.append(f"new column(s) {quoted_list(new)}")
+    if missing:
+        parts.append(f"no column {quoted_list(missing)}")
+    if not parts:
+        parts.append(f"the same columns in another order ({quoted_list(other)})")
+    return "; ".join(parts)
+
+
+def _loss(
+    have: pl.DataType, planned: pl.DataType, name: str, metadata: pq.FileMetaData | None
+) -> str | None:
+    """Why a value of type `have` read as `planned` could lose data; None if it cannot."""
+    if have == planned or have == pl.Null():
+        return None
+    if _widens(have, planned):
+        return None
+    if have in _SIGNED or have in _UNSIGNED:
+        bits = _MANTISSA.get(planned)
+        if bits is not None and metadata is not None and _ints_within(metadata, name, 2**bits):
+            return None
+    why = "values would be cut or changed"
+    if planned == pl.Null():
+        why = "the first file held only nulls there, and its values would be lost"
+    return f"is {have} in this file and {planned} in the export ({why})"
+
+
+def _widens(have: pl.DataType, planned: pl.DataType) -> bool:
+    """Whether every value of `have` is a value of `planned` (never by the data)."""
+    if have in _SIGNED:
+        bits = _SIGNED[have]
+        return (planned in _SIGNED and _SIGNED[planned] >= bits) or (
+            planned in _MANTISSA and bits - 1 <= _MANTISSA[planned]
+        )
+    if have in _UNSIGNED:
+        bits = _UNSIGNED[have]
+        return (
+            (planned in _UNSIGNED and _UNSIGNED[planned] >= bits)
+            or (planned in _SIGNED and _SIGNED[planned] > bits)
+            or (planned in _MANTISSA and bits <= _MANTISSA[planned])
+        )
+    if have == pl.Float32():
+        return planned == pl.Float64()
+    if isinstance(have, _TEXT):
+        return isinstance(planned, _TEXT) and not isinstance(planned, pl.Enum)
+    if isinstance(have, pl.Datetime) and isinstance(planned, pl.Datetime):
+        aware = (have.time_zone is None) == (planned.time_zone is None)
+        return aware and _finer(have.time_unit, planned.time_unit)
+    if isinstance(have, pl.Duration) and isinstance(planned, pl.Duration):
+        return _finer(have.time_unit, planned.time_unit)
+    if have == pl.Date():
+        return isinstance(planned, pl.Datetime) and planned.time_zone is None
+    if isinstance(have, pl.Decimal) and isinstance(planned, pl.Decimal):
+        have_scale, planned_scale = have.scale or 0, planned.scale or 0
+        have_digits, planned_digits = have.precision or 38, planned.precision or 38
+        return (
+            planned_scale >= have_scale
+            and planned_digits - planned_scale >= have_digits - have_scale
+        )
+    return False
+
+
+def _finer(have: str | None, planned: str | None) -> bool:
+    return _TIME_UNITS.index(planned or "us") >= _TIME_UNITS.index(have or "us")
+
+
+def _needs_statistics(types: pl.Schema, planned: pl.Schema, columns: Sequence[str]) -> bool:
+    """Whether a column was found fine by its file's statistics (not by its type alone),
+    so another file of the same schema must be checked by its own."""
+    return any(
+        name in types
+        and name in planned
+        and types[name] != planned[name]
+        and not _widens(types[name], planned[name])
+        for name in columns
+    )
+
+
+def _ints_within(metadata: pq.FileMetaData, name: str, bound: int) -> bool:
+    """Whether every row group's statistics put column `name` within ±`bound`."""
+    index = next(
+        (i for i in range(metadata.num_columns) if metadata.schema.column(i).path == name),
+        None,
+    )
+    if index is None:
+        return False
+    for group in range(metadata.num_row_groups):
+        column = metadata.row_group(group).column(index)
+        statistics = column.statistics
+        if column.num_values == 0 or (
+            statistics is not None and statistics.null_count == column.num_values
+        ):
+            continue
+        if statistics is None or not statistics.has_min_max:
+            return False
+        low, high = statistics.min, statistics.max
+        if not (isinstance(low, int) and isinstance(high, int)):
+            return False
+        if abs(low) > bound or abs(high) > bound:
+            return False
+    return True
