@@ -9,7 +9,8 @@ Now the file fails the export (FAILED_PRECONDITION) naming itself and the column
 differ, unless nothing is lost:
 
 - a column the file has and the plan lacks is fine when the caller chose the columns
-  (spec.query.columns) or declared types (spec.source.schema), else it would be dropped;
+  (spec.query.columns), else it would be dropped (declaring some columns' types in
+  spec.source.schema says nothing of leaving the others out);
 - a column the export reads that the file lacks always fails;
 - a type is fine when it converts without loss: the same type, a null column, a wider
   integer or float, an integer a float holds exactly (Parquet: every row group's
@@ -66,7 +67,7 @@ class FileSchemaCheck:
     ) -> None:
         self.schema = schema
         self.columns = list(columns) or list(schema)
-        self.extra_allowed = not every_column or bool(declared)
+        self.extra_allowed = not every_column
         self.declared = frozenset(declared)
         self.first_file = first_file
         self._fine: set[pa.Schema] = set()

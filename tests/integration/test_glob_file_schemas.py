@@ -195,6 +195,10 @@ def test_a_later_s3_csv_files_new_column_fails_and_a_reordered_one_is_exported(
     message = _failure(daemon, drop.glob("csv"), "csv")
     assert "c.csv: its schema differs" in message, message
     assert "new column(s) 'extra'" in message and "NEW" not in message, message
+    # Typing one column says nothing of leaving the others out.
+    message = _failure(daemon, drop.glob("csv"), "csv", source_schema={"id": "int64"})
+    assert "c.csv: its schema differs" in message, message
+    assert "new column(s) 'extra'" in message, message
 
     out = _exported(daemon, drop.glob("csv"), "csv", columns=["id", "name"])
     assert out.to_dicts() == [
