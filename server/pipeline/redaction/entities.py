@@ -15,6 +15,10 @@ from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.pseudonyms import SEAL
+from sluice.server.pipeline.redaction.secret_headers import (
+    AUTHORIZATION_PAIR_GATE,
+    AUTHORIZATION_PAIR_SECRETS,
+)
 from sluice.server.pipeline.redaction.secret_layouts import (
     AWS_SECRET_FLAG,
     KEYWORD_BEFORE_PARENTHESIS,
@@ -531,6 +535,10 @@ ENTITIES: Final = (
         # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
         r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
         "",
+        # The scheme, or an Authorization header written as a (name, value) pair
+        # (`(b'authorization', b'Token …')`), whose credentials its layouts take.
+        gate_pattern=rf"\b(?i:bearer|basic)\s+|{AUTHORIZATION_PAIR_GATE}",
+        layouts=AUTHORIZATION_PAIR_SECRETS,
     ),
     Entity(
         "URL_PASSWORD",

@@ -92,6 +92,23 @@ _PYTHON_VALUE_QUOTE = r"[ \t]*:\s*[bBuU]?"
 _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 
 
+#: A Cookie header's name: `Cookie`, `Set-Cookie`, `X-Cookie` (a word boundary after
+#: "-"), and RFC 2965's `Cookie2` and `Set-Cookie2`.
+_COOKIE_NAME = r"(?i:cookie2?)"
+_COOKIE_GATE = r"(?i:cookie)2?\\?[\"']?[ \t]*:"
+
+
+def token_with_digit(least: int) -> str:
+    """A word of token68's alphabet (RFC 7235: letters, digits, `-._~+/`, then `=`
+    padding) of `least` characters or more, at least one a digit: what a credential
+    written alone looks like (`9f8e7d6c5b4a3928`, `tok_9F8E7D6C5B4A`), and no word of
+    prose (`required`, `internationalization`), a scheme alone (`Bearer`) or a short
+    version (`v1.2.3`) is."""
+    word = r"[A-Za-z0-9._~+/-]"
+    led = [rf"{word}{{{n}}}[0-9]{word}{{{least - 1 - n},}}" for n in range(least - 1)]
+    return rf"(?:{'|'.join(led)}|{word}{{{least - 1},}}[0-9]{word}*)=*"
+
+
 # A header's value in plain text, read lazily up to _PLAIN_HEADER_END: a JSON array or
 # object in it (`Cookie: prefs=["a","b"], x=1`, `prefs={"a":"b","c":"d"}; sid=x`) is
 # taken whole when it closes on its line (one level of each bracket in it), so its
@@ -119,48 +136,58 @@ _PLAIN_HEADER_VALUE = (
 )
 
 
-def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
+def _header_layouts(header: str, after: str, gate: str, first: str = "") -> tuple[Entity, ...]:
     """A header's value from `after` on, taken to its end whole, as one tag: in plain
     text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
-    escaped in a string) to the string's end."""
+    escaped in a string) to the string's end. With `first`, only a value that starts
+    with a whole word of that pattern (_NAMELESS_COOKIE): the word, then the rest of the
+    header after a separator or space, up to the string's closing quote or the plain
+    value's end (so a word that only starts with one, `2024-01-02T10:00`, is none)."""
+
+    def value(body: str) -> str:
+        return rf"{first}(?:[;, \t](?:{body}))?" if first else body
+
+    def closing(quote: str) -> str:
+        return quote if first else ""
+
     return (
         Entity(
             "SECRET_VALUE",
             "basic",
             rf"{header}\"[ \t]*:\s*\"{after}",
-            _JSON_STRING_BODY,
-            "",
+            value(_JSON_STRING_BODY),
+            closing('"'),
             gate_pattern=gate,
         ),
         Entity(
             "SECRET_VALUE",
             "basic",
             rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
-            _ESCAPED_JSON_STRING_BODY,
-            "",
+            value(_ESCAPED_JSON_STRING_BODY),
+            closing(r'\\"'),
             gate_pattern=gate,
         ),
         Entity(
             "SECRET_VALUE",
             "basic",
             rf"{header}[\"']?{_PYTHON_VALUE_QUOTE}'{after}",
-            _PYTHON_STRING_BODY,
-            "",
+            value(_PYTHON_STRING_BODY),
+            closing(r"[\"']"),
             gate_pattern=gate,
         ),
         Entity(
             "SECRET_VALUE",
             "basic",
             rf"{header}'?{_PYTHON_VALUE_QUOTE}\"{after}",
-            _PYTHON_DOUBLE_QUOTED_BODY,
-            "",
+            value(_PYTHON_DOUBLE_QUOTED_BODY),
+            closing(r"[\"']"),
             gate_pattern=gate,
         ),
         Entity(
             "SECRET_VALUE",
             "basic",
             rf"{header}[ \t]*:[ \t]*{after}",
-            _PLAIN_HEADER_VALUE,
+            value(_PLAIN_HEADER_VALUE),
             rf"{_PLAIN_HEADER_END}|\"\s*$",
             gate_pattern=gate,
         ),
@@ -175,8 +202,10 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
 #: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
 #: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
 #: (KEYWORD_SECRET_GATE).
+#: Cookie2 and Set-Cookie2 (RFC 2965, obsolete but still logged) too: the "2" after the
+#: name was read as no header's, and the cookies were left in clear.
 COOKIE_HEADER_SECRETS: Final = _header_layouts(
-    rf"{HEADER_START}(?i:cookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+    rf"{HEADER_START}{_COOKIE_NAME}", r"[^=;\s\"'\\]+=", _COOKIE_GATE
 )
 # A list's key, quoted or not (`{"Cookie": ['sid=…']}`, YAML's `Set-Cookie: ['sid=…']`),
 # and its first item's opening quote: either quote after either key (repr writes an item
@@ -195,7 +224,7 @@ def _cookie_list(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"(?i:\bcookie){_LIST_KEY_END}{quote}[^=;\s\"'\\]+=",
+        rf"\b{_COOKIE_NAME}{_LIST_KEY_END}{quote}[^=;\s\"'\\]+=",
         _items_after(quote, _LIST_SEPARATOR, "*"),
         _LIST_END,
         gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
@@ -220,4 +249,98 @@ COOKIE_PYTHON_LIST: Final = _cookie_list("'")
 #: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
 DIGEST_AUTH_SECRETS: Final = _header_layouts(
     rf"{HEADER_START}(?i:authorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
+)
+#: A cookie's value with no cookie's name (`Cookie: abc123def456ghi789`, a bare session
+#: id): COOKIE_HEADER_SECRETS reads a name and "=" first, and left it in clear. Only a
+#: first word shaped as a credential (token_with_digit, 12 characters or more), then the
+#: rest of the header with it, as there (`Cookie: <id>; theme=dark` whole): `Cookie:
+#: stale`, `cookie: none` and prose stay. After COOKIE_HEADER_SECRETS, with their gate.
+_NAMELESS_COOKIE = token_with_digit(12)
+NAMELESS_COOKIE_SECRETS: Final = _header_layouts(
+    rf"{HEADER_START}{_COOKIE_NAME}", "", _COOKIE_GATE, first=_NAMELESS_COOKIE
+)
+#: The credentials of `Authorization:` written with no scheme (`Authorization:
+#: 9f8e7d6c5b4a3928`, `{"Authorization": "<token>"}`, `Authorization=<token>`): the
+#: keyword pattern reads the credentials only after a scheme (Bearer, Token, Basic),
+#: and left a token alone in clear. Only a word shaped as a credential
+#: (token_with_digit, 12 characters or more) that ends the value: the line's end, a
+#: quote (escaped too), a separator or an escaped line break. Not before a space and
+#: more words: a scheme's name is such a word (`AWS4-HMAC-SHA256 Credential=…`).
+#: Also `Proxy-Authorization` and `X-Authorization`. Only values holding
+#: "authorization", an assignment and such a word (KEYWORD_SECRET_GATE).
+AUTHORIZATION_TOKEN_ALONE: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{HEADER_START}(?i:(?:[a-z0-9]+-)*authorization)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?",
+    token_with_digit(12),
+    r"[ \t]*\r?(?m:$)|[;,\"'\r]|\\[nrt\"']",
+    gate_pattern=r"(?i:authorization)",
+)
+
+
+# A header written as a (name, value) pair: a tuple or list of two strings, either
+# quote, a bytes or unicode prefix (`(b'cookie', b'sid=…')`, ASGI's raw headers;
+# `[["Cookie", "sid=…"]]`, a JSON array of pairs, also escaped in a JSON string).
+def _pair_lead(name: str) -> str:
+    return rf"[bBuU]?\\?[\"']{name}\\?[\"'][ \t]*,\s*[bBuU]?"
+
+
+def _pair_layouts(entity: str, name: str, after: str, value: str, gate: str) -> tuple[Entity, ...]:
+    """A pair's value (after its name, `after`), up to its closing quote: `value`, or, as
+    "", the string's body whole (escapes and all)."""
+    forms = (
+        ("'", r"[^\s'\\\[]|\\[^\s]", r"(?:[^'\\\r\n]|\\.)+"),
+        ('"', r"[^\s\"\\\[]|\\[^\s]", r"(?:[^\"\\\r\n]|\\.)+"),
+        (r'\\"', r"[^\s\"\\\[]|\\\\\\[\"\\]|\\[^\s\"\\]", _ESCAPED_JSON_STRING_BODY),
+    )
+    # Its first character no space, no quote closing it and no "[" (what an earlier
+    # rule wrote stays as it is), then the rest of the string.
+    return tuple(
+        Entity(
+            entity,
+            "basic",
+            rf"{_pair_lead(name)}{quote}{after}",
+            value or rf"(?:{first})(?:{body})?",
+            quote,
+            gate_pattern=gate,
+        )
+        for quote, first, body in forms
+    )
+
+
+#: A Cookie (Set-Cookie, Cookie2, X-Cookie) header as a (name, value) pair
+#: (`[('Cookie', 'sid=…')]`, `(b'cookie', b'sid=…')`): after the first cookie's name and
+#: "=", the value to its closing quote whole, as COOKIE_HEADER_SECRETS takes a header's;
+#: no layout read a pair, and the cookies were left in clear at every level. Its "="
+#: is the separator the keyword entity's gate needs; a cookie with no name in a pair
+#: holds none, and is left. Only values holding the name's closing quote and ","
+#: (KEYWORD_SECRET_GATE).
+COOKIE_PAIR_GATE: Final = r"(?i:cookie)2?\\?[\"'][ \t]*,"
+COOKIE_PAIR_SECRETS: Final = _pair_layouts(
+    "SECRET_VALUE", rf"(?i:(?:[a-z0-9]+-)*{_COOKIE_NAME})", r"[^=;\s\"'\\]+=", "", COOKIE_PAIR_GATE
+)
+#: The schemes an Authorization header's credentials follow in a pair (a tuple of
+#: choices' `('authorization', 'Payment authorization')` holds no credentials).
+_AUTH_SCHEMES = (
+    r"(?i:bearer|basic|token|digest|negotiate|ntlm|oauth|apikey|hoba|mutual|vapid"
+    r"|scram-sha-[0-9]+|aws4-hmac-sha256|sharedkey)"
+)
+_AUTHORIZATION_NAME = r"(?i:(?:[a-z0-9]+-)*authorization)"
+#: What BEARER_TOKEN's gate holds beside its scheme: an Authorization header's name
+#: closed and a ",", the pair's. A pair holds no separator (`(b'authorization', b'Bearer
+#: abc')`), so the keyword entity's gate, scanned only where one is, never sees it.
+AUTHORIZATION_PAIR_GATE: Final = r"(?i:authorization)\\?[\"'][ \t]*,"
+#: An Authorization (Proxy-Authorization) header as a (name, value) pair: the
+#: credentials after a scheme, to the value's closing quote whole (Digest's parameters
+#: too), or a credential's word alone (token_with_digit). Layouts of BEARER_TOKEN, which
+#: writes its tag there: the scheme's `Bearer`/`Basic` is its gate, and the pair's name
+#: and "," are gated beside it (AUTHORIZATION_PAIR_GATE). `('Authorization', 'Bearer ' +
+#: token)`, a scheme alone and prose (`('authorization', 'Authorization')`) stay.
+AUTHORIZATION_PAIR_SECRETS: Final = (
+    *_pair_layouts(
+        "BEARER_TOKEN", _AUTHORIZATION_NAME, rf"{_AUTH_SCHEMES}[ \t]+", "", AUTHORIZATION_PAIR_GATE
+    ),
+    *_pair_layouts(
+        "BEARER_TOKEN", _AUTHORIZATION_NAME, "", token_with_digit(12), AUTHORIZATION_PAIR_GATE
+    ),
 )

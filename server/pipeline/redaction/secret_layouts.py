@@ -31,11 +31,15 @@ from sluice.server.pipeline.redaction.secret_elements import (
     SECRET_ELEMENT_LAYOUTS,
 )
 from sluice.server.pipeline.redaction.secret_headers import (
+    AUTHORIZATION_TOKEN_ALONE,
     COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
+    COOKIE_PAIR_GATE,
+    COOKIE_PAIR_SECRETS,
     COOKIE_PYTHON_LIST,
     DIGEST_AUTH_SECRETS,
     HEADER_START,
+    NAMELESS_COOKIE_SECRETS,
 )
 from sluice.server.pipeline.redaction.secret_literals import (
     ESCAPED_JSON_NOT_A_STRING,
@@ -84,9 +88,15 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # are read 64 at most: a match whose lead runs over 2000 no-break spaces cost ~8x main's
 # CPU (the engine resolves the groups over the whole match, slowly); past 64 the value
 # is the "(" with the spaces _ASSIGNED_START reads, as main's value was the "(".
+#
+# A Python string's prefix before the quote is the lead's (`password = r'x'`, `b"x"`,
+# `rb'x'`, `u'x'`, `f'x'`): the value was the prefix alone, and the string after it
+# was left in clear (STRING_PREFIX; the quoted layouts read it likewise).
+STRING_PREFIX: Final = r"(?:[rRuUfFbB]|[rR][bBfF]|[bBfF][rR])"
 _ASSIGNED_VALUE = (
-    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:\\?[\"'「『`])?)"
-    rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:{STRING_PREFIX}?\\?[\"'「『`])?)"
+    rf"|{SETTING_OVER_LINES}{STRING_PREFIX}?\\?[\"'「『`]"
+    rf"|{COMPARISON_OVER_LINES}{STRING_PREFIX}?\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
@@ -244,11 +254,25 @@ _QUOTE, _APOSTROPHE = '"', "'"
 _NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,[ \t]*,[ \t]*\))"
 
 
+#: A value led by a letter that may be a Python string's prefix (STRING_PREFIX: `r`,
+#: `u`, `b`, `f`, `rb`, `br`, `fr`, `rf`, any case): only where a character of the value
+#: other than a quote follows the prefix. Once a quoted layout wrote `password =
+#: r'[SECRET_VALUE]'`, the prefix alone was read as a value (`[SECRET_VALUE]'[SECRET_VALUE]'`);
+#: as with `n` (_not_null_value), a value of those one or two letters alone is left (too
+#: short to be a secret).
+_VALUE_CHARACTER = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])"
+_PREFIX_LED_START = (
+    rf"[uU]{_VALUE_CHARACTER}"
+    rf"|[rR](?:[bBfF]{_VALUE_CHARACTER}|[^\s\"',;&\\」』bBfF]|\\[^\s\"'])"
+    rf"|[bBfF](?:[rR]{_VALUE_CHARACTER}|[^\s\"',;&\\」』rR]|\\[^\s\"'])"
+)
+
+
 def _assigned_start(written_then_more: str) -> str:
     """A value's first character(s) (_ASSIGNED_START), with what an earlier rule wrote
     read by `written_then_more`."""
     return (
-        r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+        rf"(?:[^\s\"',;&\[\\=>「『」』`(nrRuUfFbB]|{_PREFIX_LED_START}|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
         r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
         r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
         r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
@@ -349,6 +373,12 @@ def _escaped_quote_value(quote: str) -> str:
     return rf"{_escaped_quote_text(quote)}|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
 
 
+def _quoted_gate(quote: str) -> str:
+    """The quoted layouts' gate: an assignment, then the quote (a string's prefix
+    before it, STRING_PREFIX, or a backslash)."""
+    return rf"[:=>\uff1a]\s*{STRING_PREFIX}?\\?{quote}"
+
+
 def _quoted_secret(quote: str) -> Entity:
     """A secret quoted with `quote`, whole up to the closing quote of the same kind on
     its line (`password="correct horse battery"`): the keyword entity's value ends at a
@@ -365,10 +395,10 @@ def _quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{STRING_PREFIX}?{quote}[ \t]*",
         _escape_aware_value(quote),
         quote,
-        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+        gate_pattern=_quoted_gate(quote),
     )
 
 
@@ -382,10 +412,10 @@ def _escaped_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{STRING_PREFIX}?\\{quote}[ \t]*",
         _escaped_quote_value(quote),
         rf"\\{quote}|{quote}",
-        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+        gate_pattern=_quoted_gate(quote),
     )
 
 
@@ -398,10 +428,10 @@ def _quoted_secret_either_quote(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{STRING_PREFIX}?\\?{quote}[ \t]*",
         _quoted_value(quote),
         rf"\\?{quote}",
-        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+        gate_pattern=_quoted_gate(quote),
     )
 
 
@@ -451,10 +481,10 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{STRING_PREFIX}?\\?{quote}",
         rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
-        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+        gate_pattern=_quoted_gate(quote),
     )
 
 
@@ -857,9 +887,14 @@ KEYWORD_SECRET_GATE: Final = (
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
-    # A Cookie or Set-Cookie header (COOKIE_HEADER_SECRETS).
-    r"|(?i:cookie)\\?[\"']?[ \t]*:"
+    # An Authorization header's scheme, or a credential's word alone after it
+    # (secret_headers.AUTHORIZATION_TOKEN_ALONE: 12 characters or more).
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    r"(?:(?:token|basic|bearer|digest)\s|[a-z0-9._~+/-]{12}))"
+    # A Cookie, Set-Cookie or Cookie2 header (COOKIE_HEADER_SECRETS), or one written as
+    # a (name, value) pair (COOKIE_PAIR_SECRETS).
+    r"|(?i:cookie)2?\\?[\"']?[ \t]*:"
+    rf"|{COOKIE_PAIR_GATE}"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (secret_config_values.CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
@@ -913,7 +948,10 @@ SECRET_VALUE_LAYOUTS: Final = (
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
     COOKIE_PYTHON_LIST,
+    *NAMELESS_COOKIE_SECRETS,
+    *COOKIE_PAIR_SECRETS,
     *DIGEST_AUTH_SECRETS,
+    AUTHORIZATION_TOKEN_ALONE,
     _AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
