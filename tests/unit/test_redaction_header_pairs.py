@@ -167,6 +167,38 @@ def test_other_cookie_headers_and_nameless_cookies_are_redacted(
     assert _redact(level, [text]) == [expected]
 
 
+HEADER_DICT_FORMS = [
+    # A raw-string prefix before a header's value in a dict's repr, a list or a pair
+    # (bytes and unicode ones were read already).
+    ("{'Cookie': r'sid=abc123secret'}", "{'Cookie': r'sid=[SECRET_VALUE]'}"),
+    ("{'Set-Cookie': Rb\"sid=abc123secret\"}", "{'Set-Cookie': Rb\"sid=[SECRET_VALUE]\"}"),
+    ("{'Set-Cookie': [rb'sid=abc123secret', 't=x']}", "{'Set-Cookie': [rb'sid=[SECRET_VALUE]']}"),
+    ("[('Cookie', rb'sid=abc123secret')]", "[('Cookie', rb'sid=[SECRET_VALUE]')]"),
+    # Spaces before the first cookie, or a cookie with an empty name.
+    ("{'Cookie': ' sid=abc123secret'}", "{'Cookie': ' sid=[SECRET_VALUE]'}"),
+    ("{'Cookie': '=abc123secret'}", "{'Cookie': '=[SECRET_VALUE]'}"),
+    ("Cookie: =abc123secret", "Cookie: =[SECRET_VALUE]"),
+    # A key in escaped quotes before a single-quoted value (a dict written into JSON).
+    (
+        '{"text": "{\\"Cookie\\": \'sid=abc123secret\'}"}',
+        '{"text": "{\\"Cookie\\": \'sid=[SECRET_VALUE]\'}"}',
+    ),
+]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(("text", "expected"), HEADER_DICT_FORMS)
+def test_a_header_s_credentials_in_other_dict_forms_are_redacted(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, [text])
+    assert out == [expected]
+    if text.startswith("{'"):
+        ast.literal_eval(out[0])
+    if text.startswith('{"'):
+        json.loads(out[0])
+
+
 STRING_PREFIXES = [
     ("password = r'hunter2secret'", "password = r'[SECRET_VALUE]'"),
     ("password = b'hunter2secret'", "password = b'[SECRET_VALUE]'"),
