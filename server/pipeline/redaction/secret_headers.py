@@ -14,6 +14,7 @@ from sluice.server.pipeline.redaction.json_string_ends import (
     HEADER_PYTHON_STRING_END,
     LINE_END,
 )
+from sluice.server.pipeline.redaction.secret_names import STRING_PREFIX
 
 # Where a header's name starts: a word's start, or a line break escaped in a JSON string
 # (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
@@ -71,7 +72,7 @@ _JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
 # break after the colon too (`{'Cookie':\n  'sid=…'}`, pprint's wide key).
 _SINGLE_QUOTED_BODY = r"(?:[^'\\\r\n]|\\.)"
 _DOUBLE_QUOTED_BODY = r"(?:[^\"\\\r\n]|\\.)"
-_QUOTED_ITEM = rf"[bBuU]?(?:'{_SINGLE_QUOTED_BODY}*'|\"{_DOUBLE_QUOTED_BODY}*\")"
+_QUOTED_ITEM = rf"{STRING_PREFIX}?(?:'{_SINGLE_QUOTED_BODY}*'|\"{_DOUBLE_QUOTED_BODY}*\")"
 
 
 def _items_after(quote: str, separator: str, first: str = "+") -> str:
@@ -81,14 +82,14 @@ def _items_after(quote: str, separator: str, first: str = "+") -> str:
     up to the last one's closing quote."""
     body = _SINGLE_QUOTED_BODY if quote == "'" else _DOUBLE_QUOTED_BODY
     return (
-        rf"{body}{first}(?:{quote}{separator}(?:{_QUOTED_ITEM}{separator})*[bBuU]?"
+        rf"{body}{first}(?:{quote}{separator}(?:{_QUOTED_ITEM}{separator})*{STRING_PREFIX}?"
         rf"(?:'{_SINGLE_QUOTED_BODY}*|\"{_DOUBLE_QUOTED_BODY}*))?"
     )
 
 
 _PYTHON_STRING_BODY = _items_after("'", r"\s*")
 _PYTHON_DOUBLE_QUOTED_BODY = _items_after('"', r"\s*")
-_PYTHON_VALUE_QUOTE = r"[ \t]*:\s*[bBuU]?"
+_PYTHON_VALUE_QUOTE = rf"[ \t]*:\s*{STRING_PREFIX}?"
 _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 
 
@@ -96,6 +97,11 @@ _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 #: "-"), and RFC 2965's `Cookie2` and `Set-Cookie2`.
 _COOKIE_NAME = r"(?i:cookie2?)"
 _COOKIE_GATE = r"(?i:cookie)2?\\?[\"']?[ \t]*:"
+
+
+#: The first cookie's name and "=", after spaces if any (`{'Cookie': ' sid=…'}`); an
+#: empty name too (`Cookie: =abc`): both were read as no cookie, and left in clear.
+_FIRST_COOKIE_NAME = r"[ \t]*[^=;\s\"'\\]*="
 
 
 def token_with_digit(least: int) -> str:
@@ -170,7 +176,7 @@ def _header_layouts(header: str, after: str, gate: str, first: str = "") -> tupl
         Entity(
             "SECRET_VALUE",
             "basic",
-            rf"{header}[\"']?{_PYTHON_VALUE_QUOTE}'{after}",
+            rf"{header}\\?[\"']?{_PYTHON_VALUE_QUOTE}'{after}",
             value(_PYTHON_STRING_BODY),
             closing(r"[\"']"),
             gate_pattern=gate,
@@ -205,7 +211,7 @@ def _header_layouts(header: str, after: str, gate: str, first: str = "") -> tupl
 #: Cookie2 and Set-Cookie2 (RFC 2965, obsolete but still logged) too: the "2" after the
 #: name was read as no header's, and the cookies were left in clear.
 COOKIE_HEADER_SECRETS: Final = _header_layouts(
-    rf"{HEADER_START}{_COOKIE_NAME}", r"[^=;\s\"'\\]+=", _COOKIE_GATE
+    rf"{HEADER_START}{_COOKIE_NAME}", _FIRST_COOKIE_NAME, _COOKIE_GATE
 )
 # A list's key, quoted or not (`{"Cookie": ['sid=…']}`, YAML's `Set-Cookie: ['sid=…']`),
 # and its first item's opening quote: either quote after either key (repr writes an item
@@ -213,7 +219,7 @@ COOKIE_HEADER_SECRETS: Final = _header_layouts(
 # (`['sid=…', "pref=it's", 't=x']` left the whole list in clear). The list's closing
 # quote is its last item's (`['sid=[SECRET_VALUE]"]`: the credential first). A tuple
 # too (`{'Set-Cookie': ('sid=…',)}`).
-_LIST_KEY_END = r"[\"']?[ \t]*:\s*[\[(]\s*[bBuU]?"
+_LIST_KEY_END = rf"[\"']?[ \t]*:\s*[\[(]\s*{STRING_PREFIX}?"
 _LIST_SEPARATOR = r"\s*,\s*"
 _LIST_END = r"[\"']\s*,?\s*[\])]"
 
@@ -282,7 +288,7 @@ AUTHORIZATION_TOKEN_ALONE: Final = Entity(
 # quote, a bytes or unicode prefix (`(b'cookie', b'sid=…')`, ASGI's raw headers;
 # `[["Cookie", "sid=…"]]`, a JSON array of pairs, also escaped in a JSON string).
 def _pair_lead(name: str) -> str:
-    return rf"[bBuU]?\\?[\"']{name}\\?[\"'][ \t]*,\s*[bBuU]?"
+    return rf"{STRING_PREFIX}?\\?[\"']{name}\\?[\"'][ \t]*,\s*{STRING_PREFIX}?"
 
 
 def _pair_layouts(entity: str, name: str, after: str, value: str, gate: str) -> tuple[Entity, ...]:
@@ -317,7 +323,7 @@ def _pair_layouts(entity: str, name: str, after: str, value: str, gate: str) -> 
 #: (KEYWORD_SECRET_GATE).
 COOKIE_PAIR_GATE: Final = r"(?i:cookie)2?\\?[\"'][ \t]*,"
 COOKIE_PAIR_SECRETS: Final = _pair_layouts(
-    "SECRET_VALUE", rf"(?i:(?:[a-z0-9]+-)*{_COOKIE_NAME})", r"[^=;\s\"'\\]+=", "", COOKIE_PAIR_GATE
+    "SECRET_VALUE", rf"(?i:(?:[a-z0-9]+-)*{_COOKIE_NAME})", _FIRST_COOKIE_NAME, "", COOKIE_PAIR_GATE
 )
 #: The schemes an Authorization header's credentials follow in a pair (a tuple of
 #: choices' `('authorization', 'Payment authorization')` holds no credentials).

@@ -62,6 +62,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     SETTING,
     SETTING_OVER_LINES,
     SPACED_SECRET_NAME,
+    STRING_PREFIX,
 )
 from sluice.server.pipeline.redaction.secret_shell_values import (
     GLUED_AFTER_CLOSE,
@@ -92,7 +93,6 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # A Python string's prefix before the quote is the lead's (`password = r'x'`, `b"x"`,
 # `rb'x'`, `u'x'`, `f'x'`): the value was the prefix alone, and the string after it
 # was left in clear (STRING_PREFIX; the quoted layouts read it likewise).
-STRING_PREFIX: Final = r"(?:[rRuUfFbB]|[rR][bBfF]|[bBfF][rR])"
 _ASSIGNED_VALUE = (
     rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:{STRING_PREFIX}?\\?[\"'「『`])?)"
     rf"|{SETTING_OVER_LINES}{STRING_PREFIX}?\\?[\"'「『`]"
