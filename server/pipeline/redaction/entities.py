@@ -15,12 +15,12 @@ from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.pseudonyms import SEAL
+from sluice.server.pipeline.redaction.secret_flags import AWS_SECRET_FLAG
 from sluice.server.pipeline.redaction.secret_headers import (
     AUTHORIZATION_PAIR_GATE,
     AUTHORIZATION_PAIR_SECRETS,
 )
 from sluice.server.pipeline.redaction.secret_layouts import (
-    AWS_SECRET_FLAG,
     KEYWORD_BEFORE_PARENTHESIS,
     KEYWORD_SECRET_GATE,
     KEYWORD_SECRET_LEAD,
