@@ -266,6 +266,9 @@ LOOK_ALIKES = [
     # Prefix-like letters that are the value's own, or no prefix before a quote.
     "rate = r'^[a-z]+$' and mode = b'rw'",
     "passwords are bb'd; secretary: Ann",
+    # A value of a string prefix's letters alone is too short to be a secret (as `n`,
+    # `nu` and `nul` are): a quoted layout writes the prefix back before its tag.
+    "password=b token=rb secret=F; api_key=u",
 ]
 
 
