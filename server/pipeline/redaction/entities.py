@@ -16,10 +16,7 @@ from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE,
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.pseudonyms import SEAL
 from sluice.server.pipeline.redaction.secret_flags import AWS_SECRET_FLAG
-from sluice.server.pipeline.redaction.secret_headers import (
-    AUTHORIZATION_PAIR_GATE,
-    AUTHORIZATION_PAIR_SECRETS,
-)
+from sluice.server.pipeline.redaction.secret_headers import AUTHORIZATION_PAIR_SECRETS
 from sluice.server.pipeline.redaction.secret_layouts import (
     KEYWORD_BEFORE_PARENTHESIS,
     KEYWORD_SECRET_GATE,
@@ -535,9 +532,8 @@ ENTITIES: Final = (
         # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
         r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
         "",
-        # The scheme, or an Authorization header written as a (name, value) pair
-        # (`(b'authorization', b'Token …')`), whose credentials its layouts take.
-        gate_pattern=rf"\b(?i:bearer|basic)\s+|{AUTHORIZATION_PAIR_GATE}",
+        # An Authorization header written as a (name, value) pair: the credentials
+        # after its scheme, whatever their length (`(b'authorization', b'Bearer …')`).
         layouts=AUTHORIZATION_PAIR_SECRETS,
     ),
     Entity(

@@ -43,6 +43,7 @@ from sluice.server.pipeline.redaction.secret_flags import (
     quoted_flag_either_quote,
 )
 from sluice.server.pipeline.redaction.secret_headers import (
+    AUTHORIZATION_PAIR_GATE,
     AUTHORIZATION_TOKEN_ALONE,
     COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
@@ -50,6 +51,7 @@ from sluice.server.pipeline.redaction.secret_headers import (
     COOKIE_PAIR_SECRETS,
     COOKIE_PYTHON_LIST,
     DIGEST_AUTH_SECRETS,
+    DIGEST_PAIR_SECRETS,
     NAMELESS_COOKIE_SECRETS,
 )
 from sluice.server.pipeline.redaction.secret_literals import (
@@ -203,10 +205,11 @@ KEYWORD_SECRET_GATE: Final = (
     # (secret_headers.AUTHORIZATION_TOKEN_ALONE: 12 characters or more).
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
     r"(?:(?:token|basic|bearer|digest)\s|[a-z0-9._~+/-]{12}))"
-    # A Cookie, Set-Cookie or Cookie2 header (COOKIE_HEADER_SECRETS), or one written as
-    # a (name, value) pair (COOKIE_PAIR_SECRETS).
+    # A Cookie, Set-Cookie or Cookie2 header (COOKIE_HEADER_SECRETS), or a Cookie or
+    # Authorization header written as a (name, value) pair (COOKIE_PAIR_SECRETS,
+    # DIGEST_PAIR_SECRETS).
     r"|(?i:cookie)2?\\?[\"']?[ \t]*:"
-    rf"|{COOKIE_PAIR_GATE}"
+    rf"|{COOKIE_PAIR_GATE}|{AUTHORIZATION_PAIR_GATE}"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (secret_config_values.CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
@@ -263,6 +266,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     *NAMELESS_COOKIE_SECRETS,
     *COOKIE_PAIR_SECRETS,
     *DIGEST_AUTH_SECRETS,
+    *DIGEST_PAIR_SECRETS,
     AUTHORIZATION_TOKEN_ALONE,
     AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
