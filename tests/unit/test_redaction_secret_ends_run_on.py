@@ -271,7 +271,7 @@ def test_credentials_run_on_over_an_escaped_backslash_and_break(
 def test_a_word_starting_the_next_line_after_credentials_is_taken(
     level: str, credentials: str
 ) -> None:
-    # A trade-off (secret_layouts._AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS): a request
+    # A trade-off (secret_authorization.AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS): a request
     # line's first word after an escaped break cannot be told from a piece of the
     # credentials followed by a space, so it is written over with them (main kept
     # `\nGET`); what follows it stays.

@@ -699,15 +699,15 @@ def test_a_python_repr_inside_a_json_string_ends_inside_it(
 
 
 def test_the_passphrase_layout_runs_twice_in_a_row() -> None:
-    """_SECRET_TO_LINE_END_AFTER_ANOTHER is _SECRET_TO_LINE_END itself: the second pass
+    """SECRET_TO_LINE_END_AFTER_ANOTHER is SECRET_TO_LINE_END itself: the second pass
     takes the pairs the first skipped (`password: a b token: c d`). Dropping either
     entry, or moving one apart, leaves every other passphrase's last word in clear."""
-    from sluice.server.pipeline.redaction import secret_layouts
+    from sluice.server.pipeline.redaction import secret_layouts, secret_passphrases
 
     layouts = list(secret_layouts.SECRET_VALUE_LAYOUTS)
-    first = layouts.index(secret_layouts._SECRET_TO_LINE_END)
-    assert layouts.count(secret_layouts._SECRET_TO_LINE_END) == 2
-    assert layouts[first + 1] is secret_layouts._SECRET_TO_LINE_END
+    first = layouts.index(secret_passphrases.SECRET_TO_LINE_END)
+    assert layouts.count(secret_passphrases.SECRET_TO_LINE_END) == 2
+    assert layouts[first + 1] is secret_passphrases.SECRET_TO_LINE_END
 
 
 _PASSPHRASE_TAKEN = '[{"m": "password: [SECRET_VALUE]"}'

@@ -15,8 +15,9 @@ from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.pseudonyms import SEAL
+from sluice.server.pipeline.redaction.secret_flags import AWS_SECRET_FLAG
+from sluice.server.pipeline.redaction.secret_headers import AUTHORIZATION_PAIR_SECRETS
 from sluice.server.pipeline.redaction.secret_layouts import (
-    AWS_SECRET_FLAG,
     KEYWORD_BEFORE_PARENTHESIS,
     KEYWORD_SECRET_GATE,
     KEYWORD_SECRET_LEAD,
@@ -531,6 +532,9 @@ ENTITIES: Final = (
         # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
         r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
         "",
+        # An Authorization header written as a (name, value) pair: the credentials
+        # after its scheme, whatever their length (`(b'authorization', b'Bearer …')`).
+        layouts=AUTHORIZATION_PAIR_SECRETS,
     ),
     Entity(
         "URL_PASSWORD",

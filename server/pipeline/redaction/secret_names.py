@@ -25,6 +25,10 @@ CREDENTIAL_NAMES = rf"{_CREDENTIAL_WORDS}{_NAME_SUFFIX}\b"
 #: (secret_layouts._HASHED_SECRET).
 HASHED_CREDENTIAL_NAMES = rf"{_CREDENTIAL_WORDS}[_-]?(?:hash|hashed|digest)\b"
 
+#: A Python string's prefix before its quote (`r'x'`, `b"x"`, `rb'x'`, `u'x'`, `f'x'`,
+#: any case): the layouts that read a quoted value read it before the quote.
+STRING_PREFIX = r"(?:[rRuUfFbB]|[rR][bBfF]|[bBfF][rR])"
+
 # A full-width colon (U+FF1A) too, as CJK text writes it after a name.
 SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
 # A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,

@@ -1,7 +1,7 @@
 """Secrets in a shell array (`TOKENS=(abc def)`, `PASSWORDS=("a" "b")`), apart from
 the other layouts after a secret's name (secret_layouts.py) because a shell array's
 value has a grammar of its own: bare words or quoted items, which of them a Python
-tuple's layout (secret_layouts._parenthesised_quoted) takes instead, and what may be
+tuple's layout (secret_quoted_values.parenthesised_quoted) takes instead, and what may be
 glued after the closing parenthesis. Layouts of the keyword entity SECRET_VALUE, run
 where secret_layouts.SECRET_VALUE_LAYOUTS places them.
 """
@@ -14,9 +14,9 @@ from sluice.server.pipeline.redaction.entity import Entity
 from sluice.server.pipeline.redaction.secret_names import ARRAY_NAME
 
 #: What glued to a closing parenthesis makes it no parenthesised value's end (why:
-#: secret_layouts._CLOSED_VALUE_END): the shell array then takes its items
+#: secret_quoted_values._CLOSED_VALUE_END): the shell array then takes its items
 #: (SHELL_ARRAY_ITEMS_BEFORE_MORE), and a value's "(" forms read it
-#: (secret_layouts._ASSIGNED_START).
+#: (secret_values.ASSIGNED_START).
 GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
 
@@ -37,7 +37,7 @@ def _shell_value_led_by(quote: str) -> str:
     """A shell array's value led by `quote`, to its end on its line, that the shell array
     takes: empty items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`), or what
     is not one quoted item or several parted by commas (`"a"`, `"a", "b"`, `"a",`:
-    secret_layouts._parenthesised_quoted's): an item no quote closes, one ending in a
+    secret_quoted_values.parenthesised_quoted's): an item no quote closes, one ending in a
     lone backslash, or after a closing quote anything but spaces, a comma and the next
     item's quote (`"a" "b"`, `"a b" c`, `"a", 'b'`). Each way a value can leave that form, so the
     two together take what the shell array's value took before (one line, no
@@ -45,8 +45,8 @@ def _shell_value_led_by(quote: str) -> str:
     each character of the match: the first item's leading spaces are read once for all
     of them, and 64 at most. Past 64 the value is read as main's shell array read it,
     whole (`("` then 2000 no-break spaces, `")` cost 2.4x main's CPU with each form
-    reading them, ~1.2x now); secret_layouts._parenthesised_quoted reads no more either, so an item
-    led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
+    reading them, ~1.2x now); secret_quoted_values.parenthesised_quoted reads no more
+    either, so an item led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
     item = _item(quote)
     # After the first item's closing quote: more empty items of its quote, each after a
     # comma (an item after a space or of the other quote is then_closed's, which reads
@@ -86,9 +86,9 @@ _SHELL_VALUE_LED_BY_QUOTE = "|".join(_shell_value_led_by(quote) for quote in "\"
 #: keyword pattern then takes the written array whole). Not one quoted item or several
 #: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
 #: whose space before the name reads as a shell's): a Python argument, whose quotes and
-#: closing parentheses secret_layouts._parenthesised_quoted, run after this one, keeps (the keyword
-#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). But
-#: empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
+#: closing parentheses secret_quoted_values.parenthesised_quoted, run after this one,
+#: keeps (the keyword pattern took this one's `([SECRET_VALUE]))` whole, the code's `))`
+#: with it). But empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
 #: other layout takes them, and main's did, so null dropped the row. Only values
 #: holding "=(" are looked at.
 SHELL_ARRAY_SECRET: Final = Entity(
@@ -104,7 +104,7 @@ SHELL_ARRAY_SECRET: Final = Entity(
 )
 
 #: The shell array's quoted items that SHELL_ARRAY_SECRET leaves to
-#: secret_layouts._parenthesised_quoted, where more is glued to the closing parenthesis
+#: secret_quoted_values.parenthesised_quoted, where more is glued to the closing parenthesis
 #: (`password=("x")hunter2`, `PASSWORDS=("",)pw`): taken as main's shell array took them,
 #: so the keyword pattern then takes the written array with what is glued to it
 #: (`password=[SECRET_VALUE]`). Only there: elsewhere a Python argument keeps its quotes.
