@@ -4,8 +4,8 @@ export of every column, or of chosen columns one of which is a struct. Reading t
 again with Polars doubled the read's CPU. Where the two parsers agree, the parse is the
 read: columns of the types both parse alike (str, int64, float64, bool, lists and
 structs of them; a column of nulls only), every line one object (opening with `{`,
-closing with `}`, one row each: pyarrow reads a line of `null` or `[]`, or two objects
-on one, as rows; Polars fails them), valid UTF-8, no NaN or Infinity (pyarrow reads
+one row each: pyarrow reads a line of `null` or `[]`, or two objects on one, as rows;
+Polars fails them), valid UTF-8, no NaN or Infinity (pyarrow reads
 them, Polars fails their line) and no negative zero (pyarrow reads `-0` as -0.0 in a
 float column, Polars as 0.0). Anything else is read by Polars, as it always was: its
 bad lines are named or skipped as before."""
@@ -47,17 +47,14 @@ def arrow_frame(table: pa.Table, block: bytes, schema: pl.Schema) -> pl.DataFram
 
 
 def _object_lines(block: bytes) -> int | None:
-    """The count of lines of `block` when every one opens with `{` and closes with `}`
-    (a CR before its newline allowed), else None: a blank line, a line of another JSON
-    value, or one with a BOM or blanks around its object (Polars' to read). A newline is
-    always a line's end (JSON escapes it within strings)."""
-    ended = block.endswith(b"\n")
-    lines = block.count(b"\n") + (not ended)
+    """The count of lines of `block` when every one opens with `{`, else None: a blank
+    line, a line of another JSON value (`null`, `[]`), or one with a BOM or blanks
+    before its object (Polars' to read). A newline always ends a line (JSON escapes it
+    within strings). What follows a line's object is told by the row count: pyarrow
+    reads `null` or an object after it as one more row, and fails `[]` or a number."""
+    lines = block.count(b"\n") + (not block.endswith(b"\n"))
     opened = block.startswith(b"{") + block.count(b"\n{")
-    closed = block.count(b"}\n") + block.count(b"}\r\n")
-    if not ended:
-        closed += block.endswith((b"}", b"}\r"))
-    return lines if opened == lines and closed == lines else None
+    return lines if opened == lines else None
 
 
 def _unlike_floats(values: pa.ChunkedArray | pa.Array) -> bool:

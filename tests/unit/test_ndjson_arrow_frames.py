@@ -58,6 +58,8 @@ ODD_LINES: dict[int, bytes | tuple[bytes, ...]] = {
     520: b"null",
     530: b"[]",
     540: (b'{"id": 540} null', b""),
+    550: b'{"id": 550} null',
+    560: b'{"id": 560}\r',
     600: b'{"id": 600, "text": "a\xffb"}',
     700: b"   ",
     800: b'{"id": 800, "nothing": 5}',
