@@ -187,7 +187,8 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     multiple=True,
     help="CSV or NDJSON column types instead of inferred ones, e.g. "
     "id:int64,zip:str,card:str (keeps leading zeros and card numbers as text; NDJSON: "
-    "also columns its first 100 lines lack); repeatable.",
+    "also columns its first 100 lines lack, and a struct's field by its quoted path, "
+    '\'"user"."email":str\'); repeatable.',
 )
 @click.option(
     "--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow. Default: jsonl."

@@ -6,11 +6,11 @@ An NDJSON schema is inferred from the first 100 lines: a field that is null in a
 them was read as nulls (a later value failed its line as "not a JSON object of the
 source's columns", or was skipped under on_bad_rows "skip"), and one absent from all of
 them was left out of the export without a word. So an NDJSON source's types may also
-name columns its first lines lack: they are added after the inferred ones; and a dotted
-name ("user.email") no column has types a field inside the struct column its first part
-names, added when its first lines lack it (a struct's field new past them was left out
-too); any other dotted name is a column's, as before ("service.name"). A CSV source's
-header names all its columns, so an unknown one is the caller's mistake."""
+name columns its first lines lack: they are added after the inferred ones; and a path of
+quoted names ('"user"."email"', field_paths) types a field inside a struct column,
+added when its first lines lack it (a struct's field new past them was left out too).
+Any other name is a column's, dots and all ("service.name"). A CSV source's header names
+all its columns, so an unknown one is the caller's mistake."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from sluice.format.nested_types import AnyType, instance
 from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.field_paths import FieldPath, parse_name
 
 _FIELD: Final = "spec.source.schema"
 #: Source formats whose columns may be given types.
@@ -62,14 +63,15 @@ def canonical_types(pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], 
     spec.source.schema for an empty or repeated column or an unknown type."""
     if len(pairs) > MAX_COLUMNS:
         raise InvalidArgument(_FIELD, f"at most {MAX_COLUMNS} columns")
-    seen: set[str] = set()
+    seen: set[FieldPath] = set()
     canonical = []
     for name, kind in pairs:
         if not name:
             raise InvalidArgument(_FIELD, "a column name is empty")
-        if name in seen:
+        path = _path(name)
+        if path in seen:
             raise InvalidArgument(_FIELD, f"column {name[:100]!r} is listed twice")
-        seen.add(name)
+        seen.add(path)
         key = kind.strip().lower()
         key = _ALIASES.get(key, key)
         if key not in COLUMN_TYPES:
@@ -86,41 +88,44 @@ def with_column_types(
     schema: pl.Schema, pairs: Sequence[tuple[str, str]], *, add_missing: bool = False
 ) -> pl.Schema:
     """`schema` with the given columns' types replaced; every column must exist, unless
-    `add_missing` (NDJSON), when the missing ones are added after the others, and a
-    dotted name no column has whose first part is a struct column ("user.email", through
-    lists of structs too) types a field inside it, added when missing. Any other
-    dotted name is a column's ("service.name": NDJSON logs name fields so)."""
-    names = [name for name, _ in pairs]
-    nested = [name for name in names if add_missing and _inside_struct(name, schema)]
-    missing = [name for name in names if name not in schema and name not in nested]
+    `add_missing` (NDJSON), when the missing ones are added after the others, and a path
+    of quoted names ('"user"."email"') types a field inside the struct column it starts
+    with (through lists of structs too), added when missing."""
+    paths = [(_path(name), name, kind) for name, kind in pairs]
+    named = {path[0]: kind for path, _, kind in paths if len(path) == 1}
+    missing = [name for name in named if name not in schema]
     if missing and not add_missing:
         raise InvalidArgument(
             _FIELD,
             f"no column {missing[0][:100]!r} in the source (its columns: {_names(schema)})",
         )
-    wanted = dict(pairs)
-    typed = pl.Schema(
-        {**{name: COLUMN_TYPES[wanted[name]] if name in wanted else dtype
-            for name, dtype in schema.items()},
-         **{name: COLUMN_TYPES[wanted[name]] for name in missing}}
-    )  # fmt: skip
-    columns = dict(typed.items())
-    for name in nested:
-        top, _, rest = name.partition(".")
-        columns[top] = _with_field(
-            columns.get(top), rest.split("."), COLUMN_TYPES[wanted[name]], name
-        )
+    columns: dict[str, AnyType] = {
+        **{name: COLUMN_TYPES[named[name]] if name in named else dtype
+           for name, dtype in schema.items()},
+        **{name: COLUMN_TYPES[named[name]] for name in missing},
+    }  # fmt: skip
+    for path, name, kind in paths:
+        if len(path) == 1:
+            continue
+        if not add_missing or path[0] not in columns:
+            raise InvalidArgument(
+                _FIELD,
+                f"{name[:100]!r} names a field inside {path[0][:100]!r}, which is no struct "
+                f"column of the source (its columns: {_names(schema)})",
+            )
+        columns[path[0]] = _with_field(columns[path[0]], list(path[1:]), COLUMN_TYPES[kind], name)
     return pl.Schema(columns)
 
 
-def _inside_struct(name: str, schema: pl.Schema) -> bool:
-    top, dot, _ = name.partition(".")
-    if not dot or name in schema or top not in schema:
-        return False
-    dtype = instance(schema[top])
-    while isinstance(dtype, pl.List):
-        dtype = instance(dtype.inner)
-    return isinstance(dtype, pl.Struct)
+def _path(name: str) -> FieldPath:
+    try:
+        return parse_name(name)
+    except ValueError as exc:
+        raise InvalidArgument(
+            _FIELD,
+            f"{name[:100]!r} is neither a column's name nor a path of quoted names "
+            f'(\'"user"."email"\'): {exc}',
+        ) from None
 
 
 def _with_field(
@@ -134,8 +139,7 @@ def _with_field(
     if dtype is not None and not isinstance(dtype, pl.Struct):
         raise InvalidArgument(
             _FIELD,
-            f"{name[:100]!r} names a field inside a struct's field that is not a struct "
-            f"(its type: {dtype})",
+            f"{name[:100]!r} names a field inside a field that is not a struct (its type: {dtype})",
         )
     fields = {field.name: field.dtype for field in dtype.fields} if dtype is not None else {}
     head, *rest = path

@@ -5,13 +5,17 @@ structs too). Such a field fails the export instead, naming the file, the line a
 field's dotted path (a schema problem, not a bad row: under on_bad_rows "skip" too):
 a top-level one when the export takes every column (one whose columns the caller chose
 has left it out by choice), a nested one when its column is read. Its remedy is its
-type in spec.source.schema (`user.email: str` for a struct's field, column_types).
+type in spec.source.schema: `'"user"."email":str'` for a struct's field, a path of
+quoted names (field_paths, column_types); the message shows only a declaration that
+names that very field.
 
 Each block is checked by one native pass: pyarrow parses it with the source's columns
 and infers any other field (a top-level column or a struct's child it adds); only when
 it finds one are the lines looked at one by one, to name the first. A block pyarrow
-cannot parse (a bad line, a value of another type) is checked by Polars' inference of
-its fields, and, failing that too, line by line. pyarrow's parse can stand for the
+cannot parse (a bad line, a value of another type), or is not given (one whose first
+line does not open with `{`: pyarrow 26 crashes the process on a block opening with
+`null`), is checked by Polars' inference of its fields, and, failing that too, line by
+line. pyarrow's parse can stand for the
 block's read (ndjson_arrow_frames)."""
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pyarrow import json as pa_json
 
 from sluice.format.nested_types import AnyType, instance
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.field_paths import FieldPath, declared_name
 
 #: Arrow types a JSON value of a Polars type parses as (the check compares fields, not
 #: types: a column of another type is left for pyarrow to infer).
@@ -47,10 +52,6 @@ _CHECK_TYPES: dict[type[pl.DataType], pa.DataType] = {
     pl.Date: pa.string(),
     pl.Datetime: pa.string(),
 }
-
-
-#: A field's place: its name, and the names of the fields it is within (lists skipped).
-FieldPath = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,11 @@ def field_check(
 def _arrow_table(block: bytes, parse_schema: pa.Schema) -> pa.Table | None:
     """The block's lines parsed by pyarrow in one pass, the source's columns as given and
     any other field inferred; None for a block it cannot parse (a line that is not JSON,
-    a value of another type than its column's, a key twice in an object)."""
+    a value of another type than its column's, a key twice in an object) and for one
+    whose first line does not open an object: pyarrow (26.0.1) crashes the process
+    (SIGSEGV) on a block opening with `null`, blank or not."""
+    if not block.startswith(b"{"):
+        return None
     try:
         return pa_json.read_json(
             io.BytesIO(block),
@@ -182,43 +187,46 @@ def _paths(value: object, prefix: FieldPath) -> Iterator[tuple[FieldPath, object
 
 
 def _message(file: str, line: int, path: FieldPath, value: object) -> str:
-    """The failure naming the field at `path` (dotted, as spec.source.schema names it)."""
-    dotted = ".".join(path)
+    """The failure naming the field at `path` (dotted, to read) and how spec.source.schema
+    types it: a declaration that names that very field, or none."""
+    typed, leaf = path, value
     if isinstance(value, dict) and value and len(path) > 1:
-        leaf, inner = _first_leaf(dotted, value)
-        remedy = (
-            "give the types of its fields in spec.source.schema (CLI --schema), as "
-            f"{_declared(leaf, inner)}, to export it"
-        )
-    elif isinstance(value, (dict, list)):
-        # A struct the first lines lack has no struct column for a dotted name to type.
+        typed, leaf = _first_leaf(path, value)  # a new object: its first field within
+    declaration = f"{declared_name(typed)}:{_suggested(leaf)}"
+    if isinstance(leaf, (dict, list)):
+        # A struct the first lines lack has no struct column for a path to type.
         remedy = "spec.source.schema cannot type it (an object or a list its first lines lack)"
+    elif len(declaration) > _LONGEST_SHOWN:
+        remedy = "spec.source.schema cannot type it here (its path is too long to show)"
     else:
+        what = "the types of its fields" if typed != path else "its type"
         remedy = (
-            f"give its type in spec.source.schema (CLI --schema), as {_declared(dotted, value)}, "
-            "to export it"
+            f"give {what} in spec.source.schema (CLI --schema), as '{declaration}', to export it"
         )
     leave_out = f"leave {path[0][:100]!r} out of" if len(path) > 1 else "choose"
     return (
-        f"{file}: line {line} has a field {dotted[:100]!r} the source's columns lack (they "
-        f"are inferred from the first 100 lines): {remedy}, or {leave_out} the columns to "
-        "export (spec.query.columns, CLI --columns) to leave it out"
+        f"{file}: line {line} has a field {'.'.join(path)[:100]!r} the source's columns lack "
+        f"(they are inferred from the first 100 lines): {remedy}, or {leave_out} the columns "
+        "to export (spec.query.columns, CLI --columns) to leave it out"
     )
 
 
-def _first_leaf(path: str, value: dict[Any, object]) -> tuple[str, object]:
-    """The dotted path of the first field within an object that holds no object."""
+#: A declaration longer than this is not shown (it would be cut, naming another field).
+_LONGEST_SHOWN = 300
+
+
+def _first_leaf(path: FieldPath, value: dict[Any, object]) -> tuple[FieldPath, object]:
+    """The path of the first field within an object that holds no object."""
     name, inner = next(iter(value.items()))
     if isinstance(inner, dict) and inner:
-        return _first_leaf(f"{path}.{name}", inner)
-    return f"{path}.{name}", inner
+        return _first_leaf((*path, str(name)), inner)
+    return (*path, str(name)), inner
 
 
 #: The column type a JSON value suggests (bool before int: a bool is an int in Python).
 _SUGGESTED = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "str"))
 
 
-def _declared(path: str, value: object) -> str:
-    """How `path` is declared in spec.source.schema, with the type its value suggests."""
-    kind = next((name for cls, name in _SUGGESTED if isinstance(value, cls)), "TYPE")
-    return repr(f"{path[:100]}:{kind}")
+def _suggested(value: object) -> str:
+    """The type a value suggests for its field's declaration."""
+    return next((name for cls, name in _SUGGESTED if isinstance(value, cls)), "TYPE")

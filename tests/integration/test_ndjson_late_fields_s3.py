@@ -67,9 +67,10 @@ def test_a_field_new_inside_a_struct_of_an_s3_object_fails_or_is_declared(
         error = failed.value.export.error
         assert error.code == "FAILED_PRECONDITION", error
         assert f"users.ndjson: line {NEW_AT} has a field 'user.email' " in error.message, error
-        assert "'user.email:str'" in error.message, error.message
+        assert """'"user"."email":str'""" in error.message, error.message
 
-        done = client.wait(client.create(spec(source_schema={"user.email": "str"})).id, timeout=180)
+        declared = {'"user"."email"': "str"}
+        done = client.wait(client.create(spec(source_schema=declared)).id, timeout=180)
         assert done.state == pb.EXPORT_STATE_SUCCEEDED
         out = read_export(done.manifest_uri).sort("id")
         assert out["user"].to_list() == [

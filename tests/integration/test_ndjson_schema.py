@@ -224,7 +224,7 @@ def test_a_field_new_inside_a_struct_fails_the_export_naming_its_path(world) -> 
         assert error.code == "FAILED_PRECONDITION", error
         assert f"nested-new.ndjson: line {NESTED_AT} " in error.message, error.message
         assert "a field 'user.email' " in error.message, error.message
-        assert "spec.source.schema (CLI --schema), as 'user.email:str'" in error.message
+        assert 'spec.source.schema (CLI --schema), as \'"user"."email":str\'' in error.message
         assert "\n" not in error.message
 
     chosen = client.wait(
@@ -235,49 +235,104 @@ def test_a_field_new_inside_a_struct_fails_the_export_naming_its_path(world) -> 
 
 
 def test_a_struct_field_declared_in_the_schema_is_exported(world) -> None:  # type: ignore[no-untyped-def]
-    # Before: `user.email` in --schema became a top-level column of nulls, the struct's
-    # field still dropped. Now a dotted name types a field inside the struct.
+    # Before: a struct's field could not be typed, and stayed dropped. A path of quoted
+    # names types a field inside the struct (a plain dotted name is a column's).
     daemon, _ = world
     records = _nested_records()
     source = _write(daemon.sources / "nested-declared.ndjson", records)
-    finished = _cli_export(daemon, source, "nested-declared", "user.email:str")
+    finished = _cli_export(daemon, source, "nested-declared", '"user"."email":str')
     out = read_export(finished["manifest_uri"]).sort("id")
     assert out.columns == ["id", "user"]
     assert out["user"].to_list() == [
         {"id": r["user"]["id"], "email": r["user"].get("email")}  # type: ignore[index,union-attr]
         for r in records
     ]
-    assert load_manifest(finished["manifest_uri"])["source"]["schema"] == {"user.email": "str"}
+    schema = load_manifest(finished["manifest_uri"])["source"]["schema"]
+    assert schema == {'"user"."email"': "str"}
 
 
-def test_a_dotted_name_is_a_columns_unless_its_first_part_is_a_struct(world) -> None:  # type: ignore[no-untyped-def]
-    # NDJSON logs name top-level fields with dots ("service.name"): such a field new past
-    # the first lines is still declared as a column, as before dotted names typed a
-    # struct's field; one inside a struct's field that is no struct is refused.
+def test_a_dotted_name_is_a_columns_a_quoted_path_a_fields(world) -> None:  # type: ignore[no-untyped-def]
+    # NDJSON logs name top-level fields with dots ("service.name", "user.email"): such a
+    # field new past the first lines is declared as a column by its name, even beside a
+    # struct `user` (before: `user.email` typed a field inside `user`, and the export
+    # failed again with the same remedy); a path of quoted names is a struct's field.
     daemon, client = world
     records = [{"id": i, "user": {"id": i}} for i in range(300)]
     for record in records[200:]:
         record["service.name"] = "api"
+    for record in records[250:]:
+        record["user.email"] = "a@b.org"
     source = _write(daemon.sources / "dotted-column.ndjson", records)
     with pytest.raises(ExportFailedError) as failed:
         client.wait(client.create(_spec(daemon, source)).id, timeout=120)
     message = failed.value.export.error.message
     assert "line 201 has a field 'service.name' " in message, message
     assert "as 'service.name:str'" in message, message
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(
+            client.create(_spec(daemon, source, source_schema={"service.name": "str"})).id,
+            timeout=120,
+        )
+    message = failed.value.export.error.message
+    assert "line 251 has a field 'user.email' " in message, message
+    assert "as 'user.email:str'" in message, message  # the very declaration that works
+    declared = {"service.name": "str", "user.email": "str"}
     done = client.wait(
-        client.create(
-            _spec(daemon, source, source_schema={"service.name": "str"}, format="parquet")
-        ).id,
+        client.create(_spec(daemon, source, source_schema=declared, format="parquet")).id,
         timeout=120,
     )
-    assert done.state == pb.EXPORT_STATE_SUCCEEDED
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     out = read_export(done.manifest_uri).sort("id")
-    assert out.columns == ["id", "user", "service.name"]
+    assert out.columns == ["id", "user", "service.name", "user.email"]
+    assert out["user"].to_list() == [{"id": i} for i in range(300)]
     assert out["service.name"].to_list() == [None] * 200 + ["api"] * 100
+    assert out["user.email"].to_list() == [None] * 250 + ["a@b.org"] * 50
 
     with pytest.raises(InvalidArgumentError) as refused:
-        client.create(_spec(daemon, source, source_schema={"user.id.x": "str"}))
+        client.create(_spec(daemon, source, source_schema={'"user"."id"."x"': "str"}))
     assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
-    assert "'user.id.x' names a field inside a struct's field that is not a struct" in (
+    assert """'"user"."id"."x"' names a field inside a field that is not a struct""" in (
         refused.value.message
     )
+    with pytest.raises(InvalidArgumentError) as refused:
+        client.create(_spec(daemon, source, source_schema={'"user".email': "str"}))
+    assert "is neither a column's name nor a path of quoted names" in refused.value.message
+
+
+def test_struct_keys_with_dots_are_declared_by_quoted_paths(world) -> None:  # type: ignore[no-untyped-def]
+    # Kubernetes labels hold dots in a struct's keys, and a struct column's own name may
+    # hold one (before: the message suggested a dotted name that meant another field,
+    # and the remedy was refused or typed the wrong field).
+    daemon, client = world
+    records: list[dict[str, Any]] = [
+        {"id": i, "labels": {"app": "a"}, "k8s.pod": {"uid": f"u{i}"}} for i in range(300)
+    ]
+    for record in records[200:]:
+        record["labels"]["app.kubernetes.io/name"] = "web"
+    for record in records[250:]:
+        record["k8s.pod"]["name"] = "p"
+    source = _write(daemon.sources / "dotted-keys.ndjson", records)
+    label = '"labels"."app.kubernetes.io/name"'
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    message = failed.value.export.error.message
+    assert "line 201 has a field 'labels.app.kubernetes.io/name' " in message, message
+    assert f"as '{label}:str'" in message, message
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(
+            client.create(_spec(daemon, source, source_schema={label: "str"})).id, timeout=120
+        )
+    message = failed.value.export.error.message
+    assert "line 251 has a field 'k8s.pod.name' " in message, message
+    assert """as '"k8s.pod"."name":str'""" in message, message
+
+    finished = _cli_export(daemon, source, "dotted-keys", f'{label}:str,"k8s.pod"."name":str')
+    out = read_export(finished["manifest_uri"]).sort("id")
+    assert out.columns == ["id", "labels", "k8s.pod"]
+    assert out["labels"].to_list() == [
+        {"app": "a", "app.kubernetes.io/name": r["labels"].get("app.kubernetes.io/name")}
+        for r in records
+    ]
+    assert out["k8s.pod"].to_list() == [
+        {"uid": r["k8s.pod"]["uid"], "name": r["k8s.pod"].get("name")} for r in records
+    ]

@@ -111,7 +111,11 @@ class Source(_message.Message):
         first rows (inference turns card numbers and zip codes into integers and drops
         leading zeros; an NDJSON field null or absent in the first 100 lines is read as
         nulls or left out). Columns not listed are inferred; NDJSON columns the first lines
-        lack are added.
+        lack are added. A name is a top-level column's, dots and all ("service.name",
+        "user.email"); a field inside an NDJSON struct column is named by its path, every
+        name a double-quoted JSON string, joined by dots ("\\"user\\".\\"email\\"",
+        "\\"labels\\".\\"app.kubernetes.io/name\\""; through lists of structs too), and is
+        added when the first lines lack it.
         """
 
     @_builtins.property
