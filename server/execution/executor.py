@@ -115,7 +115,12 @@ def execute(
             states={JobState.RUNNING},
             at_run=True,
         )
-        planned = plan_run(job, settings, stop)
+        # A resume continues by row position, against what its first run found
+        # (run_facts), and reads the source as that run did: pinned before planning.
+        chunks = list(context.store.chunks(job.id))
+        pinned = pinned_facts(context.store, job.id, chunks)
+        offsets_as_utc = pinned is None or pinned.offsets_utc
+        planned = plan_run(job, settings, stop, offsets_as_utc=offsets_as_utc)
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued
         # export does, while the lease is still held.
@@ -129,12 +134,9 @@ def execute(
         INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
-    chunks = list(context.store.chunks(job.id))
     try:
         # A resume continues by row position, against the parent and the key pass of
-        # its first run: it must find them as that run did (run_facts). Taken before
-        # anything is read.
-        pinned = pinned_facts(context.store, job.id, chunks)
+        # its first run: it must find them as that run did (run_facts).
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
         if not chunks:
             # Pins the parent (run_facts.increments_on) before anything is read, its key

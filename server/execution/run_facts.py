@@ -60,6 +60,11 @@ class RunFacts:
     #: content digest key's (its chunks' digests). "" when journalled before facts named
     #: it. Digests made under other keys differ for the same rows.
     key_id: str = ""
+    #: The first run read fixed-offset zones ("+02:00") as UTC (pipeline/fixed_offsets);
+    #: facts journalled before have none, their run read a whole-hour offset as
+    #: Etc/GMT∓N, and a resume of it reads them so too (planning/offset_zones.py): its
+    #: chunks, manifest schema and key pass were made so.
+    offsets_utc: bool = False
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -74,6 +79,8 @@ class RunFacts:
             data["inodes"] = [list(i) for i in self.inodes]
         if self.key_id:
             data["key_id"] = self.key_id
+        if self.offsets_utc:
+            data["offsets_utc"] = True
         return json.dumps(data)
 
     @classmethod
@@ -90,6 +97,7 @@ class RunFacts:
             inodes=inodes,
             index_key_version=str(data.get("index_key_version", "")),
             key_id=str(data.get("key_id", "")),
+            offsets_utc=data.get("offsets_utc") is True,
         )
 
     @property
@@ -106,7 +114,7 @@ def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
     versions or local files' inodes, and the increment's `parent`."""
     if not (source.in_cloud and source.files):
         identities, inodes = _local_identity(source)
-        return RunFacts(identities, parent, inodes=inodes)
+        return RunFacts(identities, parent, inodes=inodes, offsets_utc=True)
     listed = _cloud_listing(source)
     files = tuple(
         (without_credentials(f), info.size if info else None, None)
@@ -117,7 +125,7 @@ def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
         for f, info in zip(source.files, listed, strict=True)
         if info is not None and info.version
     )
-    return RunFacts(files, parent, versions=versions)
+    return RunFacts(files, parent, versions=versions, offsets_utc=True)
 
 
 def fingerprint_key_id(index_key_id: str, content_key_id: str) -> str:

@@ -29,13 +29,17 @@ T = TypeVar("T")
 Planned = ExportPlan | PackagePlan
 
 
-def plan_run(job: Job, settings: Settings, stop: threading.Event) -> Planned:
-    """The job planned again for this run (its source may have changed). Planning reads
-    a database source's catalog, and a lock on the table holds those statements as long
-    as a read's: so it runs as a read does, on its own thread, its statements cancelled
-    once `stop` is set (Interrupted)."""
+def plan_run(
+    job: Job, settings: Settings, stop: threading.Event, *, offsets_as_utc: bool = True
+) -> Planned:
+    """The job planned again for this run (its source may have changed); `offsets_as_utc`
+    False for a resume of a first run that read fixed-offset zones the former way
+    (run_facts.RunFacts.offsets_utc). Planning reads a database source's catalog, and a
+    lock on the table holds those statements as long as a read's: so it runs as a read
+    does, on its own thread, its statements cancelled once `stop` is set (Interrupted)."""
     cancels = StatementCancels()
-    return _cancellable(_planned(job, settings, cancels), f"plan-{job.id}", stop, cancels)
+    planned = _planned(job, settings, cancels, offsets_as_utc)
+    return _cancellable(planned, f"plan-{job.id}", stop, cancels)
 
 
 def _cancellable(
@@ -49,12 +53,14 @@ def _cancellable(
     return item
 
 
-def _planned(job: Job, settings: Settings, cancels: StatementCancels) -> Iterator[Planned]:
+def _planned(
+    job: Job, settings: Settings, cancels: StatementCancels, offsets_as_utc: bool
+) -> Iterator[Planned]:
     # On the planning thread, in the caller's context (prefetched copies it).
-    yield _plan(job, settings, cancels)
+    yield _plan(job, settings, cancels, offsets_as_utc)
 
 
-def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
+def _plan(job: Job, settings: Settings, cancels: StatementCancels, offsets_as_utc: bool) -> Planned:
     with export_span("export.plan"), cancelled_by(cancels):
         return build_export_plan(
             job.spec,
@@ -62,6 +68,7 @@ def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
             job.id,
             lambda files: check_run_access(settings.auth, job.created_by, files),
             owner=job.created_by,
+            offsets_as_utc=offsets_as_utc,
         )
 
 

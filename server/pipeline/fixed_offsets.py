@@ -86,3 +86,30 @@ def with_utc_instants(data: ArrowData) -> ArrowData:
     if target is data.schema:
         return data
     return data.cast(target)
+
+
+#: A whole-hour offset as Polars took it as a zone name before readers relabelled
+#: offsets ("+02:00" or "+0200"; "+02" it refused).
+_WHOLE_HOURS = re.compile(r"([+-])(\d\d):?00")
+
+
+def former_zone(offset: str) -> str | None:
+    """The zone Polars gave a column of this fixed offset before every reader relabelled
+    offsets UTC (sluice 32 and earlier): Etc/GMT∓N for a whole hour (POSIX's inverted
+    sign: "+02:00" was Etc/GMT-2); None for the offsets it read as UTC then too
+    ("+00:00") or refused ("+05:30", "+02")."""
+    found = _WHOLE_HOURS.fullmatch(offset)
+    if found is None or int(found.group(2)) == 0:
+        return None
+    inverted = "-" if found.group(1) == "+" else "+"
+    return f"Etc/GMT{inverted}{int(found.group(2))}"
+
+
+def offset_columns(schema: pa.Schema) -> dict[str, str]:
+    """The columns of `schema` that are timestamps with a fixed-offset zone, and their
+    zone (only columns themselves: a timestamp inside a struct or list is not named)."""
+    return {
+        field.name: field.type.tz
+        for field in schema
+        if pa.types.is_timestamp(field.type) and is_fixed_offset(field.type.tz)
+    }

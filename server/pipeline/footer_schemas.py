@@ -12,6 +12,9 @@ import pyarrow.parquet as pq
 
 #: The source formats whose files say their schema without their rows being read.
 FOOTER_FORMATS = frozenset({"parquet", "ipc"})
+#: Threads reading a glob's local footers at once: each read waits on the disk or page
+#: cache more than on the GIL, and a few leave a 2-core machine's other work room.
+FOOTER_READERS = 4
 
 
 def stored_schema(handle: IO[bytes], source_format: str) -> pa.Schema:

@@ -15,8 +15,10 @@ import io
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from functools import partial
 from typing import IO
 
@@ -88,8 +90,7 @@ def read_batches(
                 piece = _cast(_frame(batch.slice(offset, batch_rows)), data_schema)
                 yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
-    if source.in_cloud:
-        _check_every_file(source, columns)
+    _check_every_file(source, columns, cancels)
     read_file = _READERS[source.format]
     if source.format == "csv" and source.tabs:
         read_file = partial(_csv, separator="\t")
@@ -152,12 +153,19 @@ def read_batches(
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
 
 
-def _check_every_file(source: ResolvedSource, columns: Sequence[str]) -> None:
-    """A cloud glob's Parquet or IPC files, each up to its footer, before any row is
-    read: planning looked at the first file only, and a later file's column Polars cannot
-    hold (a decimal256) failed the export once its rows were reached, after the chunks of
-    the files before it."""
-    problem = survey_files(source, source.files, columns).problem
+def _check_every_file(
+    source: ResolvedSource, columns: Sequence[str], cancels: StatementCancels | None
+) -> None:
+    """A glob's Parquet or IPC files, each up to its footer, before any row is read:
+    planning looked at the first file only, and a later file's column Polars cannot hold
+    (a decimal256) failed the export once its rows were reached, after the chunks of the
+    files before it. A stop (`cancels` fired) ends it between two files (Interrupted):
+    a cancelled export's reader read every footer of a long cloud glob first."""
+    if len(source.files) <= 1:
+        return  # planning checked it
+    stopped = threading.Event()
+    with nullcontext() if cancels is None else cancels.cancelling(stopped.set):
+        problem = survey_files(source, source.files, columns, stopped).problem
     if problem is not None:
         raise SourceDataError(problem)
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -38,8 +39,9 @@ from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.fixed_offsets import holds_fixed_offset
-from sluice.server.pipeline.footer_schemas import local_rows, local_schema
+from sluice.server.pipeline.footer_schemas import FOOTER_READERS, local_rows, local_schema
 from sluice.server.pipeline.long_lines import line_end, read_line
+from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import (
     LOOK_CONNECT_RETRIES,
@@ -116,9 +118,9 @@ class ResolvedSource:
     objects: tuple[ObjectInfo, ...] = ()
     #: Longest NDJSON line or CSV row read (settings.max_record_bytes).
     max_record_bytes: int = 256 * 1024 * 1024
-    #: Local Parquet and IPC files: some file has a fixed-offset zone, which Polars'
+    #: Local Parquet and IPC files: the first file has a fixed-offset zone, which Polars'
     #: scans panic on (fixed_offsets), so their rows are counted through Arrow. Set by
-    #: the planner, which reads every file's schema (unreadable_columns).
+    #: the planner, which reads the first file's schema (unreadable_columns).
     fixed_offsets: bool = False
 
     @property
@@ -497,7 +499,9 @@ def count_rows(
             separator = _separator(source) if source.format == "csv" else None
             return count_file_rows(file_opener(source), source.files, separator, stop)
         if source.fixed_offsets:
-            return sum(local_rows(path, source.format) for path in _local_paths(source))
+            paths = _local_paths(source)
+            count = partial(local_rows, source_format=source.format)
+            return sum(in_order(count, paths, min(FOOTER_READERS, len(paths)), "footers"))
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":
         return 0

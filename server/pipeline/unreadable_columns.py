@@ -11,15 +11,24 @@ a long glob) by the reader before its first row, so before any chunk is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import threading
+from collections.abc import Callable, Collection, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import IO
 
 import polars as pl
 import pyarrow as pa
 
-from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, utc_schema
-from sluice.server.pipeline.footer_schemas import FOOTER_FORMATS, local_schema, stored_schema
+from sluice.server.errors import Interrupted
+from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, offset_columns, utc_schema
+from sluice.server.pipeline.footer_schemas import (
+    FOOTER_FORMATS,
+    FOOTER_READERS,
+    local_schema,
+    stored_schema,
+)
+from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
 from sluice.server.pipeline.stream_source import holds_decimal256
 from sluice.server.storage_errors import storage_errors
@@ -52,47 +61,76 @@ class SchemaSurvey:
     problem: str | None = None
     #: Whether some file has a fixed-offset zone (ResolvedSource.fixed_offsets).
     fixed_offsets: bool = False
+    #: The columns with a fixed-offset zone, each with the zone of the first file that
+    #: has it (fixed_offsets.offset_columns): what chains begun before offsets were read
+    #: as UTC keep (planning/offset_zones.py).
+    offsets: tuple[tuple[str, str], ...] = ()
 
 
 def survey_source(source: ResolvedSource, wanted: Collection[str]) -> SchemaSurvey:
-    """The planner's survey: a DoPut stream's schema, every local Parquet or Arrow IPC
-    file's, a cloud source's first file's (the reader checks the others: survey_files);
-    nothing for other sources."""
+    """The planner's survey: a DoPut stream's schema, a file source's first Parquet or
+    Arrow IPC file's (the reader checks every file, on the run's thread before its first
+    row: survey_files; a glob of 100,000 local files took longer than a client waits for
+    CreateExport when planning read them all); nothing for other sources."""
     if source.stream is not None:
-        return SchemaSurvey(unreadable_column(source.stream.schema, wanted))
+        schema = source.stream.schema
+        offsets = tuple(offset_columns(schema).items())
+        return SchemaSurvey(unreadable_column(schema, wanted), bool(offsets), offsets)
     if not source.files:
         return SchemaSurvey()
-    return survey_files(source, source.files if not source.in_cloud else source.files[:1], wanted)
+    return survey_files(source, source.files[:1], wanted)
 
 
 def survey_files(
-    source: ResolvedSource, files: Sequence[str], wanted: Collection[str]
+    source: ResolvedSource,
+    files: Sequence[str],
+    wanted: Collection[str],
+    stop: threading.Event | None = None,
 ) -> SchemaSurvey:
     """The survey of `files` of a Parquet or Arrow IPC source, each read up to its
-    footer; the same schema is checked once. A file Arrow cannot open is left to the
-    reader, which says what is wrong with it."""
+    footer (local files by FOOTER_READERS threads); the same schema is checked once. A
+    file Arrow cannot open is left to the reader, which says what is wrong with it.
+    Raises Interrupted once `stop` is set."""
     if source.database is not None or source.format not in FOOTER_FORMATS:
         return SchemaSurvey()
-    real = dict(zip(source.files, source.real_files, strict=False))
-    open_file = file_opener(source) if source.in_cloud else None
     seen: set[pa.Schema] = set()
     fixed_offsets = False
-    for path in files:
-        if open_file is None:
-            schema = local_schema(real.get(path, path), source.format)
-        else:
-            schema = _opened_schema(open_file, path, source.format)
-        if schema is None:
-            continue
-        schema = schema.remove_metadata()
-        if schema in seen:
-            continue
-        seen.add(schema)
-        fixed_offsets = fixed_offsets or holds_fixed_offset(schema)
-        problem = unreadable_column(schema, wanted)
-        if problem is not None:
-            return SchemaSurvey(f"{shown(path)}: {problem}", fixed_offsets)
-    return SchemaSurvey(None, fixed_offsets)
+    offsets: dict[str, str] = {}
+    with closing(_schemas(source, files)) as schemas:
+        for path, schema in zip(files, schemas, strict=True):
+            if stop is not None and stop.is_set():
+                raise Interrupted("export interrupted while checking its source files")
+            if schema is None:
+                continue
+            schema = schema.remove_metadata()
+            if schema in seen:
+                continue
+            seen.add(schema)
+            fixed_offsets = fixed_offsets or holds_fixed_offset(schema)
+            for column, zone in offset_columns(schema).items():
+                offsets.setdefault(column, zone)
+            problem = unreadable_column(schema, wanted)
+            if problem is not None:
+                return SchemaSurvey(f"{shown(path)}: {problem}", fixed_offsets)
+    return SchemaSurvey(None, fixed_offsets, tuple(offsets.items()))
+
+
+def _schemas(
+    source: ResolvedSource, files: Sequence[str]
+) -> Generator[pa.Schema | None, None, None]:
+    """Each file's schema, in order (None: not one Arrow opens)."""
+    if source.in_cloud:
+        open_file = file_opener(source)
+        for path in files:
+            yield _opened_schema(open_file, path, source.format)
+        return
+    real = dict(zip(source.files, source.real_files, strict=False))
+
+    def read(path: str) -> pa.Schema | None:
+        return local_schema(real.get(path, path), source.format)
+
+    workers = min(FOOTER_READERS, len(files))
+    yield from in_order(read, files, workers, "footers")
 
 
 def _opened_schema(

@@ -62,6 +62,7 @@ def plan_increment(
     owner: str,
     *,
     signing_key: Ed25519PublicKey | None = None,
+    parent: CommittedExport | None = None,
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -71,7 +72,8 @@ def plan_increment(
     (tombstones for rows it never had, rows skipped under its watermark) and carry its
     keys and watermark into this export. In a signed chain, or on a server that signs
     (`signing_key`: the public half of its manifest_signing_key), the parent is used only
-    once its signature verified (committed/chain_signatures.py)."""
+    once its signature verified (committed/chain_signatures.py). `parent`, when given, is
+    that parent, found and verified already (planned again under other column types)."""
     mode = spec.mode or "full"
     if mode not in MODES:
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
@@ -91,7 +93,8 @@ def plan_increment(
         raise InvalidArgument(
             "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
-    parent = verified_latest_export(sink, dataset, owner, signing_key)
+    if parent is None:
+        parent = verified_latest_export(sink, dataset, owner, signing_key)
     if not spec.cursor:
         if spec.lookback_seconds:
             raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")

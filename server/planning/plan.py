@@ -3,6 +3,7 @@ write: the source is resolved and its schema read, but nothing is created anywhe
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,7 @@ import polars as pl
 
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
+from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.ascii_case import ascii_lower
@@ -46,6 +48,7 @@ from sluice.server.planning.format_columns import check_columns_fit
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
 from sluice.server.planning.key_types import check_parent_key_types
 from sluice.server.planning.named_source_plan import with_named_source
+from sluice.server.planning.offset_zones import former_zones, parent_zones, with_zones
 from sluice.server.planning.query_plan import compile_query, ignores_case, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
@@ -67,6 +70,8 @@ from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 from sluice.sinks.s3.options import S3Location
 
 _Kind = TypeVar("_Kind")
+_log = logging.getLogger(__name__)
+
 _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _LABEL_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 _MAX_LABELS = 64
@@ -149,6 +154,7 @@ def build_plan(
     *,
     owner: str,
     source_name: str = "",
+    offsets_as_utc: bool = True,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
@@ -156,7 +162,8 @@ def build_plan(
     export's creator ("": the server's own, or a daemon without principals); required, so
     that no caller continues the server's chain by forgetting it. `source_name`: the
     named source a spec already resolved reads (a subject package's part), whose errors
-    name it rather than its location."""
+    name it rather than its location. `offsets_as_utc` False: the run resumes an export
+    whose first run read fixed-offset zones the former way (offset_zones.former_zones)."""
     check_template_fits(spec, settings)
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
@@ -202,8 +209,10 @@ def build_plan(
     if source.stream is not None:
         check_stream_unkeyed(spec.incremental.key)
         source = replace(source, stream=stream_read(source.stream, settings, export_id))
-    source = _refuse_unreadable(source, spec.query.columns)
+    source, offsets = _refuse_unreadable(source, spec.query.columns)
     source_schema = _read_schema(source)
+    if not offsets_as_utc:
+        source_schema = with_zones(source_schema, former_zones(offsets, source_schema))
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
     if source.database is not None:
@@ -216,6 +225,21 @@ def build_plan(
     increment = _plan_increment(
         spec, source_schema, destination, destination_profile, owner, settings
     )
+    kept = _parent_zones(offsets, source_schema, increment, export_id)
+    if kept:
+        # Planned again under the parent's types (the cursor's bound and the key checks
+        # depend on them), with the parent already found.
+        source_schema = with_zones(source_schema, kept)
+        query = compile_query(spec.query, source_schema)
+        increment = _plan_increment(
+            spec,
+            source_schema,
+            destination,
+            destination_profile,
+            owner,
+            settings,
+            parent=increment.parent,
+        )
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
     )
@@ -417,7 +441,9 @@ def _plan_increment(
     profile: S3Profile | AzureProfile | None,
     owner: str,
     settings: Settings,
+    parent: CommittedExport | None = None,
 ) -> IncrementPlan:
+    """The increment; `parent`, when given, the parent already found and verified."""
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
@@ -432,7 +458,33 @@ def _plan_increment(
             spec.destination.dataset,
             owner,
             signing_key=signer.public_key if signer is not None else None,
+            parent=parent,
         )
+
+
+def _parent_zones(
+    offsets: tuple[tuple[str, str], ...],
+    schema: pl.Schema,
+    increment: IncrementPlan,
+    export_id: str,
+) -> dict[str, pl.Datetime]:
+    """The fixed-offset columns whose parent exported them in an Etc/GMT∓N zone, with
+    that type (offset_zones.parent_zones), when it is not theirs already."""
+    if increment.parent is None or not offsets:
+        return {}
+    zones = parent_zones(offsets, schema, increment.parent.schema)
+    kept = {column: dtype for column, dtype in zones.items() if schema[column] != dtype}
+    if kept:
+        _log.warning(
+            "export %s keeps the type its parent %s exported for the fixed-offset "
+            "column(s) %s (%s; the same instants as UTC): a new chain (--mode full) "
+            "exports them as UTC",
+            export_id,
+            increment.parent.export_id,
+            ", ".join(quoted(column) for column in kept),
+            ", ".join(sorted({str(dtype.time_zone) for dtype in kept.values()})),
+        )
+    return kept
 
 
 def _check_time_range_redaction(
@@ -651,13 +703,16 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
     return replace(source, database=database)
 
 
-def _refuse_unreadable(source: ResolvedSource, columns: Sequence[str]) -> ResolvedSource:
+def _refuse_unreadable(
+    source: ResolvedSource, columns: Sequence[str]
+) -> tuple[ResolvedSource, tuple[tuple[str, str], ...]]:
     """The source, none of whose `columns` (empty: all) may be of a type Polars cannot
-    read in any of its files, with what its files' schemas say of fixed offsets."""
+    read (in its first file: the reader checks the others), with what its schema says of
+    fixed offsets; and its fixed-offset columns with their offsets."""
     survey = survey_source(source, columns)
     if survey.problem is not None:
         raise InvalidArgument("spec.source.uri", survey.problem)
-    return replace(source, fixed_offsets=survey.fixed_offsets)
+    return replace(source, fixed_offsets=survey.fixed_offsets), survey.offsets
 
 
 def _read_schema(source: ResolvedSource) -> pl.Schema:

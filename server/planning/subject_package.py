@@ -100,12 +100,16 @@ def build_export_plan(
     check_files: FileCheck | None = None,
     *,
     owner: str,
+    offsets_as_utc: bool = True,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
     `check_files` sees the files each source expands to before any is read; `owner` is
-    the export's creator, whose chain an incremental export continues."""
+    the export's creator, whose chain an incremental export continues; `offsets_as_utc`
+    as build_plan's (a package reads them as UTC)."""
     if spec.subject is None:
-        return build_plan(spec, settings, export_id, check_files, owner=owner)
+        return build_plan(
+            spec, settings, export_id, check_files, owner=owner, offsets_as_utc=offsets_as_utc
+        )
     return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 
 

@@ -1,9 +1,10 @@
 """Source values and types through a real daemon: a CSV cell is null only when it is an
 unquoted empty cell ("NA" is Namibia, "NaN" a float); a fixed-offset zone ("+05:30", as
 pandas writes) of any source exports as the same instants in UTC; and a Parquet or Arrow
-IPC file whose column has a type Polars cannot read (a decimal of more than 38 digits),
-the first of a glob or a later one, is refused at CreateExport naming the file, the column
-and its type, never INTERNAL nor a failure after the export started."""
+IPC file whose column has a type Polars cannot read (a decimal of more than 38 digits)
+is refused naming the file, the column and its type, never INTERNAL nor a failure after
+chunks were written: the first of a glob at CreateExport, a later one by the run before
+its first row."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client import ExportClient, ExportFailedError, InvalidArgumentError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, read_export
@@ -184,12 +185,13 @@ def test_text_with_offsets_reads_as_the_same_instants_in_utc(
     assert read_export(done.manifest_uri).rows() == [(n, i) for n, i in enumerate(_INSTANTS)]
 
 
-def test_a_later_file_with_a_decimal_over_38_digits_is_refused_naming_it(
+def test_a_later_file_with_a_decimal_over_38_digits_fails_before_any_chunk_naming_it(
     world: tuple[Daemon, ExportClient],
 ) -> None:
-    """Every file of a glob is checked at CreateExport, not only the first: a later
-    file's decimal256 failed the export once its rows were reached, after the chunks of
-    the files before it."""
+    """Every file of a glob is checked before the first row is read, not only the first:
+    a later file's decimal256 failed the export once its rows were reached, after the
+    chunks of the files before it. The first file alone is read at CreateExport (all of
+    a 100,000-file glob took longer than a client waits), the others by the run."""
     daemon, client = world
     folder = daemon.sources / "later-dec"
     folder.mkdir()
@@ -200,10 +202,15 @@ def test_a_later_file_with_a_decimal_over_38_digits_is_refused_naming_it(
     pq.write_table(
         pa.table({"id": [2], "d": pa.array([big], pa.decimal256(45, 0))}), folder / "b.parquet"
     )
-    details = _refused(client, _spec(daemon, f"{folder}/*.parquet", "later-dec", chunk_rows=1))
-    assert "spec.source.uri" in details and "b.parquet" in details and "'d'" in details, details
-    assert "decimal256(45, 0)" in details, details
-    assert not list((daemon.exports / "later-dec").glob("*/part-*")), "no chunk is written"
+    export_id = client.create(_spec(daemon, f"{folder}/*.parquet", "later-dec", chunk_rows=1)).id
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(export_id, timeout=120)
+    error = failed.value.export.error
+    assert error.code == "FAILED_PRECONDITION" and not error.transient, error
+    assert "b.parquet" in error.message and "'d'" in error.message, error.message
+    assert "decimal256(45, 0)" in error.message, error.message
+    assert failed.value.export.progress.chunks == 0
+    assert not list((daemon.exports / "later-dec").rglob("part-*")), "no chunk is written"
     # Left out, the other columns of every file export.
     spec = _spec(daemon, f"{folder}/*.parquet", "later-dec-ids", format="parquet", columns=["id"])
     done = client.wait(client.create(spec).id, timeout=120)

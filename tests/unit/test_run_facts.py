@@ -191,3 +191,19 @@ def test_an_unkeyed_resume_under_another_content_key_is_refused_naming_it() -> N
         check_same(first, elsewhere, "e")
     assert "key_index_key" not in str(raised.value)
     check_same(first, replace(elsewhere, key_id="content-1"), "e")
+
+
+def test_a_first_run_journals_that_it_read_offsets_as_utc_and_older_facts_do_not(
+    tmp_path: Path,
+) -> None:
+    """A resume of facts without offsets_utc reads fixed offsets the former way
+    (planning/offset_zones.py): every run this daemon begins says it reads them as UTC."""
+    path = tmp_path / "a.parquet"
+    path.write_bytes(b"x")
+    source = ResolvedSource(uri=str(path), format="parquet", files=(str(path),))
+    facts = source_facts(source, "")
+    assert facts.offsets_utc and json.loads(facts.to_json())["offsets_utc"] is True
+    assert RunFacts.from_json(facts.to_json()) == facts
+    older = json.loads(facts.to_json())
+    del older["offsets_utc"]
+    assert not RunFacts.from_json(json.dumps(older)).offsets_utc
