@@ -370,6 +370,43 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     assert {owner for i, owner, _ in journal if i > HELD} == {staying.settings["replica_id"]}
 
 
+def test_chunks_journalled_by_a_replica_but_missing_from_storage_fail_the_handover(
+    replicas: Replicas,
+) -> None:
+    # As the Helm chart's PostgreSQL shape once did: each pod's export root on its own
+    # emptyDir. The leaving replica's chunks are journalled but the staying one does not
+    # see them (removed here from the shared folder, as if on the leaving pod's volume):
+    # its resume must not build a manifest naming them (SUCCEEDED with 3 chunks lost).
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with (
+        _journal_held_at(replicas.url, HELD) as held,
+        ExportClient(replicas.daemons[0].address) as client,
+    ):
+        export_id = client.create(_slow_spec(replicas)).id
+        held.reached(HELD)
+        leaving = replicas.holder(export_id)
+        staying = next(d for d in replicas.daemons if d is not leaving)
+        folder = replicas.exports / "events" / export_id
+        gone = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))[:HELD]
+        assert [p.name.split(".")[0] for p in gone] == [f"part-{i:06d}" for i in range(HELD)], gone
+        for path in gone:
+            path.unlink()
+        assert leaving.process is not None
+        leaving.process.send_signal(signal.SIGTERM)
+        stopping = f"export {export_id}: stopping for shutdown"
+        until(lambda: stopping in leaving.log_path.read_text(), "no shutdown began", 30)
+    assert leaving.stop() == 0
+    with ExportClient(staying.address) as client:
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_FAILED, finished
+    assert finished.error.code == "DATA_LOSS", finished.error
+    message = finished.error.message
+    assert f"3 of its {HELD + 1} journalled chunks are not in" in message, message
+    assert all(path.name in message for path in gone), message
+    assert not (folder / "manifest.json").exists()
+
+
 #: The chunk whose journal the SIGTERM test holds (of an export of 25).
 HELD = 3
 #: Advisory lock keys of held journals: this plus the chunk's index.
