@@ -918,6 +918,27 @@ def test_a_replica_on_postgresql_without_a_content_key_refuses_to_start(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("roots", ["default", "inside"])
+def test_a_replica_on_postgresql_refuses_export_roots_in_its_own_state_folder(
+    daemon_factory: Callable[..., Daemon], postgres_server: PostgresServer, roots: str
+) -> None:
+    # Each replica's state folder is its own (locked per daemon): chunks written there
+    # are lost to a replica the export fails over to. The default root is one.
+    daemon = daemon_factory("own-roots", job_store=postgres_server.new_database())
+    inside = daemon.state_dir / "exports" / "mine"
+    daemon.settings["allowed_roots"] = [] if roots == "default" else [str(inside)]
+    result = daemon.serve_refused(timeout=60)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    root = daemon.state_dir / "exports" if roots == "default" else inside
+    assert last.startswith(
+        f"sluice: error: allowed_roots: {root} is inside state_dir {daemon.state_dir}"
+    ), last
+    assert "storage every replica shares" in last, last
+    assert "Traceback" not in result.stderr
+    assert not root.exists()
+
+
 def test_a_cancel_sent_to_a_replica_whose_run_lost_its_lease_reaches_the_new_holder(
     replicas: Replicas,
 ) -> None:
