@@ -331,13 +331,17 @@ def test_a_replica_paused_past_its_lease_commits_nothing_more(replicas: Replicas
     assert paused.healthy()
 
 
-def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Replicas) -> None:
+def _sigterm_while_held(
+    replicas: Replicas, meanwhile: Callable[[str], None] = lambda export_id: None
+) -> tuple[str, Daemon, Daemon, float]:
+    """Two replicas; an export held with chunks 0..HELD-1 journalled and chunk HELD
+    stored (the holder's journal of chunk HELD waits for the test, however fast the
+    machine), `meanwhile(export_id)`, then SIGTERM to its holder, which has 20 chunks
+    or more to go. Returns the export id, the replica stopped, the other one, and the
+    monotonic time of the SIGTERM."""
     # A lease far longer than the test: only the handover can move the export in time.
     replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    # The holder's journal of chunk HELD waits for the test: the export is held with
-    # chunks 0..HELD-1 journalled and chunk HELD stored, however fast the machine, and
-    # the SIGTERM lands with 20 chunks or more to go.
     with (
         _journal_held_at(replicas.url, HELD) as held,
         ExportClient(replicas.daemons[0].address) as client,
@@ -347,6 +351,7 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
         leaving = replicas.holder(export_id)
         staying = next(d for d in replicas.daemons if d is not leaving)
         assert [i for i, _, _ in replicas.journal(export_id)] == list(range(HELD))
+        meanwhile(export_id)
         assert leaving.process is not None
         stopped_at = time.monotonic()
         leaving.process.send_signal(signal.SIGTERM)
@@ -354,6 +359,11 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
         stopping = f"export {export_id}: stopping for shutdown"
         until(lambda: stopping in leaving.log_path.read_text(), "no shutdown began", 30)
     assert leaving.stop() == 0
+    return export_id, leaving, staying, stopped_at
+
+
+def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Replicas) -> None:
+    export_id, leaving, staying, stopped_at = _sigterm_while_held(replicas)
     with ExportClient(staying.address) as client:
         _wait(client, export_id, lambda e: e.replica == staying.settings["replica_id"], 30)
         assert time.monotonic() - stopped_at < 30
@@ -377,26 +387,16 @@ def test_chunks_journalled_by_a_replica_but_missing_from_storage_fail_the_handov
     # emptyDir. The leaving replica's chunks are journalled but the staying one does not
     # see them (removed here from the shared folder, as if on the leaving pod's volume):
     # its resume must not build a manifest naming them (SUCCEEDED with 3 chunks lost).
-    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
-    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    with (
-        _journal_held_at(replicas.url, HELD) as held,
-        ExportClient(replicas.daemons[0].address) as client,
-    ):
-        export_id = client.create(_slow_spec(replicas)).id
-        held.reached(HELD)
-        leaving = replicas.holder(export_id)
-        staying = next(d for d in replicas.daemons if d is not leaving)
+    gone: list[Path] = []
+
+    def remove_the_journalled_chunks(export_id: str) -> None:
         folder = replicas.exports / "events" / export_id
-        gone = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))[:HELD]
+        gone.extend(sorted(p for p in folder.iterdir() if p.name.startswith("part-"))[:HELD])
         assert [p.name.split(".")[0] for p in gone] == [f"part-{i:06d}" for i in range(HELD)], gone
         for path in gone:
             path.unlink()
-        assert leaving.process is not None
-        leaving.process.send_signal(signal.SIGTERM)
-        stopping = f"export {export_id}: stopping for shutdown"
-        until(lambda: stopping in leaving.log_path.read_text(), "no shutdown began", 30)
-    assert leaving.stop() == 0
+
+    export_id, _, staying, _ = _sigterm_while_held(replicas, remove_the_journalled_chunks)
     with ExportClient(staying.address) as client:
         finished = _final(client, export_id)
     assert finished.state == pb.EXPORT_STATE_FAILED, finished
@@ -404,7 +404,7 @@ def test_chunks_journalled_by_a_replica_but_missing_from_storage_fail_the_handov
     message = finished.error.message
     assert f"3 of its {HELD + 1} journalled chunks are not in" in message, message
     assert all(path.name in message for path in gone), message
-    assert not (folder / "manifest.json").exists()
+    assert not (replicas.exports / "events" / export_id / "manifest.json").exists()
 
 
 #: The chunk whose journal the SIGTERM test holds (of an export of 25).
