@@ -434,8 +434,13 @@ def _with(values: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return merged
 
 
-@pytest.mark.parametrize("roots", [None, [], ["/var/lib/sluice/exports"], ["/tmp/exports"]])
-def test_the_postgres_shape_without_shared_export_roots_is_refused(roots: list[str] | None) -> None:
+@pytest.mark.parametrize(
+    "roots",
+    [None, [], ["/var/lib/sluice/exports"], ["/exports", "/tmp/exports"], "/var/lib/sluice"],
+)
+def test_the_postgres_shape_without_shared_export_roots_is_refused(
+    roots: list[str] | str | None,
+) -> None:
     # Each pod's state folder (and /tmp) is its own emptyDir: an export handed over to
     # another replica would SUCCEED without the chunks the first pod wrote there.
     config = {"content_digest_key": "env:K"} | ({} if roots is None else {"allowed_roots": roots})

@@ -86,6 +86,7 @@ another replica would continue without the chunks written there (the daemon refu
 state folder too, but only once the pods start). */}}
 {{- if $postgres }}
 {{- $roots := index .Values.config "allowed_roots" | default list }}
+{{- if kindIs "string" $roots }}{{- $roots = list $roots }}{{- end }}
 {{- $own := list }}
 {{- range $roots }}
 {{- if or (hasPrefix "/var/lib/sluice/" (printf "%s/" (toString .))) (hasPrefix "/tmp/" (printf "%s/" (toString .))) }}
