@@ -28,6 +28,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.documents import store_document, write_documents
 from sluice.server.execution.fenced_writes import store_fenced, store_whole
+from sluice.server.execution.journalled_chunks import require_journalled_chunks
 from sluice.server.execution.key_changes import (
     KeyedChanges,
     chain_index_keys,
@@ -135,6 +136,9 @@ def execute(
     with storage_errors():
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     try:
+        # A resume continues after its journalled chunks: they must be stored where this
+        # run writes (another replica may have written them elsewhere).
+        require_journalled_chunks(sink, plan.prefix, chunks, job.id)
         # A resume continues by row position, against the parent and the key pass of
         # its first run: it must find them as that run did (run_facts).
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
@@ -229,6 +233,7 @@ def _execute_package(
         sink = context.open_sink(first.destination, profile=first.destination_profile)
     chunks = list(context.store.chunks(job.id))
     try:  # as in execute: the sources as the first run found them, or refused
+        require_journalled_chunks(sink, first.prefix, chunks, job.id)
         facts = journalled_package(context.store, job.id, chunks, package)
     except BaseException as exc:
         _after_failure(exc, job, context, stop, lease, sink, first.prefix)

@@ -211,7 +211,7 @@ def test_the_service_account_token_is_mounted_only_for_a_workload_identity() -> 
 def test_several_replicas_get_a_disruption_budget_by_default() -> None:
     postgres = {
         "jobStore": {"url": "postgresql://s@db:5432/s"},
-        "config": {"content_digest_key": "env:KEY"},
+        "config": {"content_digest_key": "env:KEY", "allowed_roots": ["/exports"]},
     }
     assert not by_kind(render(), "PodDisruptionBudget")  # one pod: nothing to keep up
     (budget,) = by_kind(render({**postgres, "replicaCount": 2}), "PodDisruptionBudget")
@@ -335,8 +335,9 @@ def test_shapes_that_cannot_work_are_refused(values: dict[str, Any], words: str)
     assert words in str(refused.value)
 
 
-#: A PostgreSQL job store needs a shared content digest key (the chart refuses it without).
-_DIGEST_KEY = {"content_digest_key": "env:SLUICE_DIGEST_KEY"}
+#: A PostgreSQL job store needs a shared content digest key and export roots outside the
+#: pod's own emptyDirs (the chart refuses it without).
+_DIGEST_KEY = {"content_digest_key": "env:SLUICE_DIGEST_KEY", "allowed_roots": ["/exports"]}
 
 
 @pytest.mark.parametrize(
@@ -398,3 +399,134 @@ def test_readme_lists_every_value_and_no_other() -> None:
 def _config(manifests: dict[str, str]) -> dict[str, Any]:
     (config_map,) = [c for c in by_kind(manifests, "ConfigMap") if "sluice.toml" in c["data"]]
     return tomllib.loads(config_map["data"]["sluice.toml"])
+
+
+# -- operator shapes that rendered but lost data or exposed the daemon ---------------------
+
+#: The PostgreSQL shape: a shared content key, export roots outside the pod's emptyDirs.
+_POSTGRES = {
+    "jobStore": {"url": "postgresql://sluice@db:5432/sluice"},
+    "replicaCount": 2,
+    "config": {"content_digest_key": "env:K", "allowed_roots": ["/exports"]},
+}
+#: ... as an operator sets it up: those roots on a volume every replica mounts (a
+#: ReadWriteMany claim).
+_SHARED_EXPORTS = {
+    **_POSTGRES,
+    "extraVolumes": [{"name": "exports", "persistentVolumeClaim": {"claimName": "sluice-rwx"}}],
+    "extraVolumeMounts": [{"name": "exports", "mountPath": "/exports"}],
+}
+
+
+def _valid(manifests: dict[str, str]) -> dict[str, str]:
+    for document in documents(manifests):
+        for version in KUBE_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+    return manifests
+
+
+def _refused(values: dict[str, Any]) -> str:
+    with pytest.raises(helm.HelmError) as refused:
+        render(values)
+    return str(refused.value)
+
+
+def _with(values: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    merged = {**values}
+    for key, value in changes.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    return merged
+
+
+@pytest.mark.parametrize(
+    "roots",
+    [None, [], ["/var/lib/sluice/exports"], ["/exports", "/tmp/exports"], "/var/lib/sluice"],
+)
+def test_the_postgres_shape_without_shared_export_roots_is_refused(
+    roots: list[str] | str | None,
+) -> None:
+    # Each pod's state folder (and /tmp) is its own emptyDir: an export handed over to
+    # another replica would SUCCEED without the chunks the first pod wrote there.
+    config = {"content_digest_key": "env:K"} | ({} if roots is None else {"allowed_roots": roots})
+    message = _refused({**_POSTGRES, "config": config})
+    assert "the PostgreSQL job store needs config.allowed_roots" in message, message
+    assert "every replica shares" in message, message
+
+
+def test_the_postgres_shape_with_export_roots_on_a_shared_volume_renders() -> None:
+    manifests = _valid(render(_SHARED_EXPORTS))
+    (workload,) = by_kind(manifests, "Deployment")
+    pod = workload["spec"]["template"]["spec"]
+    assert {"name": "exports", "persistentVolumeClaim": {"claimName": "sluice-rwx"}} in pod[
+        "volumes"
+    ]
+    assert {"name": "exports", "mountPath": "/exports"} in pod["containers"][0]["volumeMounts"]
+    assert _config(manifests)["allowed_roots"] == ["/exports"]
+
+
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort"])
+def test_plaintext_without_principals_on_an_external_service_is_refused(
+    service_type: str,
+) -> None:
+    message = _refused({"service": {"type": service_type}})
+    assert f"service.type={service_type} with tls.enabled=false and no" in message, message
+    assert "config.insecure: true" in message, message
+    # Said explicitly, or with callers named, or TLS, or inside the cluster: rendered.
+    explicit = _valid(render({"service": {"type": service_type}, "config": {"insecure": True}}))
+    assert _config(explicit)["insecure"] is True
+    principal = {"name": "ops", "token_ref": "env:OPS_TOKEN", "scopes": ["admin"]}
+    render({"service": {"type": service_type}, "config": {"auth": {"principals": [principal]}}})
+    tls = {"enabled": True, "existingSecret": "t"}
+    render({"service": {"type": service_type}, "tls": tls})
+    assert _config(render({"service": {"type": "ClusterIP"}}))["insecure"] is True
+
+
+def test_a_recreate_strategy_stops_every_pod_before_the_new_ones_start() -> None:
+    # A job-store migration that old replicas cannot work with needs no overlap (README).
+    recreate = _valid(render({**_POSTGRES, "strategy": {"type": "Recreate"}}))
+    (workload,) = by_kind(recreate, "Deployment")
+    assert workload["spec"]["strategy"] == {"type": "Recreate"}
+    (default,) = by_kind(render(_POSTGRES), "Deployment")
+    assert default["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    message = _refused({"strategy": {"type": "Recreate"}})
+    assert "strategy applies to the PostgreSQL shape's Deployment" in message, message
+
+
+def test_a_shutdown_grace_of_zero_is_zero() -> None:
+    manifests = render(
+        {"config": {"shutdown_grace_seconds": 0}, "terminationGracePeriodSeconds": 10}
+    )
+    assert _config(manifests)["shutdown_grace_seconds"] == 0
+    message = _refused(
+        {"config": {"shutdown_grace_seconds": 10}, "terminationGracePeriodSeconds": 10}
+    )
+    assert "terminationGracePeriodSeconds (10) must exceed" in message, message
+
+
+def test_two_different_lease_lengths_are_refused() -> None:
+    both = _with(_POSTGRES, jobStore={"leaseSeconds": 90})
+    both["config"] = {**both["config"], "job_lease_seconds": 10}
+    message = _refused(both)
+    assert "jobStore.leaseSeconds (90) and config.job_lease_seconds (10) differ" in message
+    both["config"]["job_lease_seconds"] = 90
+    (workload,) = by_kind(render(both), "Deployment")
+    env = {e["name"]: e for e in workload["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SLUICE_JOB_LEASE_SECONDS"]["value"] == "90"
+
+
+def test_a_lease_longer_than_the_daemon_allows_is_refused() -> None:
+    message = _refused(_with(_POSTGRES, jobStore={"leaseSeconds": 7200}))
+    assert "leaseSeconds" in message, message
+    render(_with(_POSTGRES, jobStore={"leaseSeconds": 3600}))
+
+
+def test_a_long_fullname_keeps_the_headless_service_name_valid() -> None:
+    manifests = _valid(render({"fullnameOverride": "a" * 63}))
+    (workload,) = by_kind(manifests, "StatefulSet")
+    headless = [s for s in by_kind(manifests, "Service") if s["spec"].get("clusterIP") == "None"]
+    assert [s["metadata"]["name"] for s in headless] == [workload["spec"]["serviceName"]]
+    assert len(workload["spec"]["serviceName"]) <= 63
+    assert workload["spec"]["serviceName"].endswith("-headless")

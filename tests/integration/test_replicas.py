@@ -331,13 +331,17 @@ def test_a_replica_paused_past_its_lease_commits_nothing_more(replicas: Replicas
     assert paused.healthy()
 
 
-def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Replicas) -> None:
+def _sigterm_while_held(
+    replicas: Replicas, meanwhile: Callable[[str], None] = lambda export_id: None
+) -> tuple[str, Daemon, Daemon, float]:
+    """Two replicas; an export held with chunks 0..HELD-1 journalled and chunk HELD
+    stored (the holder's journal of chunk HELD waits for the test, however fast the
+    machine), `meanwhile(export_id)`, then SIGTERM to its holder, which has 20 chunks
+    or more to go. Returns the export id, the replica stopped, the other one, and the
+    monotonic time of the SIGTERM."""
     # A lease far longer than the test: only the handover can move the export in time.
     replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    # The holder's journal of chunk HELD waits for the test: the export is held with
-    # chunks 0..HELD-1 journalled and chunk HELD stored, however fast the machine, and
-    # the SIGTERM lands with 20 chunks or more to go.
     with (
         _journal_held_at(replicas.url, HELD) as held,
         ExportClient(replicas.daemons[0].address) as client,
@@ -347,6 +351,7 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
         leaving = replicas.holder(export_id)
         staying = next(d for d in replicas.daemons if d is not leaving)
         assert [i for i, _, _ in replicas.journal(export_id)] == list(range(HELD))
+        meanwhile(export_id)
         assert leaving.process is not None
         stopped_at = time.monotonic()
         leaving.process.send_signal(signal.SIGTERM)
@@ -354,6 +359,11 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
         stopping = f"export {export_id}: stopping for shutdown"
         until(lambda: stopping in leaving.log_path.read_text(), "no shutdown began", 30)
     assert leaving.stop() == 0
+    return export_id, leaving, staying, stopped_at
+
+
+def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Replicas) -> None:
+    export_id, leaving, staying, stopped_at = _sigterm_while_held(replicas)
     with ExportClient(staying.address) as client:
         _wait(client, export_id, lambda e: e.replica == staying.settings["replica_id"], 30)
         assert time.monotonic() - stopped_at < 30
@@ -368,6 +378,33 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     left = str(leaving.settings["replica_id"])
     assert [i for i, owner, _ in journal if owner == left] == list(range(HELD + 1))
     assert {owner for i, owner, _ in journal if i > HELD} == {staying.settings["replica_id"]}
+
+
+def test_chunks_journalled_by_a_replica_but_missing_from_storage_fail_the_handover(
+    replicas: Replicas,
+) -> None:
+    # As the Helm chart's PostgreSQL shape once did: each pod's export root on its own
+    # emptyDir. The leaving replica's chunks are journalled but the staying one does not
+    # see them (removed here from the shared folder, as if on the leaving pod's volume):
+    # its resume must not build a manifest naming them (SUCCEEDED with 3 chunks lost).
+    gone: list[Path] = []
+
+    def remove_the_journalled_chunks(export_id: str) -> None:
+        folder = replicas.exports / "events" / export_id
+        gone.extend(sorted(p for p in folder.iterdir() if p.name.startswith("part-"))[:HELD])
+        assert [p.name.split(".")[0] for p in gone] == [f"part-{i:06d}" for i in range(HELD)], gone
+        for path in gone:
+            path.unlink()
+
+    export_id, _, staying, _ = _sigterm_while_held(replicas, remove_the_journalled_chunks)
+    with ExportClient(staying.address) as client:
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_FAILED, finished
+    assert finished.error.code == "DATA_LOSS", finished.error
+    message = finished.error.message
+    assert f"3 of its {HELD + 1} journalled chunks are not in" in message, message
+    assert all(path.name in message for path in gone), message
+    assert not (replicas.exports / "events" / export_id / "manifest.json").exists()
 
 
 #: The chunk whose journal the SIGTERM test holds (of an export of 25).
@@ -879,6 +916,27 @@ def test_a_replica_on_postgresql_without_a_content_key_refuses_to_start(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("sluice: error: content_digest_key: must be set"), last
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("roots", ["default", "inside"])
+def test_a_replica_on_postgresql_refuses_export_roots_in_its_own_state_folder(
+    daemon_factory: Callable[..., Daemon], postgres_server: PostgresServer, roots: str
+) -> None:
+    # Each replica's state folder is its own (locked per daemon): chunks written there
+    # are lost to a replica the export fails over to. The default root is one.
+    daemon = daemon_factory("own-roots", job_store=postgres_server.new_database())
+    inside = daemon.state_dir / "exports" / "mine"
+    daemon.settings["allowed_roots"] = [] if roots == "default" else [str(inside)]
+    result = daemon.serve_refused(timeout=60)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    root = daemon.state_dir / "exports" if roots == "default" else inside
+    assert last.startswith(
+        f"sluice: error: allowed_roots: {root} is inside state_dir {daemon.state_dir}"
+    ), last
+    assert "storage every replica shares" in last, last
+    assert "Traceback" not in result.stderr
+    assert not root.exists()
 
 
 def test_a_cancel_sent_to_a_replica_whose_run_lost_its_lease_reaches_the_new_holder(

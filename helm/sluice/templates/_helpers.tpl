@@ -17,6 +17,11 @@
 {{- end }}
 {{- end }}
 
+{{/* The StatefulSet's headless Service: within 63 characters as the other names. */}}
+{{- define "sluice.headlessName" -}}
+{{- printf "%s-headless" (include "sluice.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "sluice.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "sluice.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -68,9 +73,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.jobStore.existingSecret (not $postgres) }}
 {{- fail "jobStore.existingSecret is set but jobStore.url is empty" }}
 {{- end }}
-{{- $grace := default 20 (index .Values.config "shutdown_grace_seconds") }}
+{{- /* hasKey, not default: 0 is a grace of its own, not "unset". */}}
+{{- $grace := 20 }}
+{{- if hasKey .Values.config "shutdown_grace_seconds" }}
+{{- $grace = index .Values.config "shutdown_grace_seconds" }}
+{{- end }}
 {{- if le (float64 .Values.terminationGracePeriodSeconds) (float64 $grace) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.shutdown_grace_seconds (%v), or Kubernetes kills exports before they checkpoint" .Values.terminationGracePeriodSeconds $grace) }}
+{{- end }}
+{{- /* Each pod's state folder and /tmp are its own emptyDirs: an export handed over to
+another replica would continue without the chunks written there (the daemon refuses the
+state folder too, but only once the pods start). */}}
+{{- if $postgres }}
+{{- $roots := index .Values.config "allowed_roots" | default list }}
+{{- if kindIs "string" $roots }}{{- $roots = list $roots }}{{- end }}
+{{- $own := list }}
+{{- range $roots }}
+{{- if or (hasPrefix "/var/lib/sluice/" (printf "%s/" (toString .))) (hasPrefix "/tmp/" (printf "%s/" (toString .))) }}
+{{- $own = append $own . }}
+{{- end }}
+{{- end }}
+{{- if or (not $roots) $own }}
+{{- fail (printf "the PostgreSQL job store needs config.allowed_roots set to folders every replica shares (a ReadWriteMany volume in extraVolumes and extraVolumeMounts)%s: the default root, /var/lib/sluice/exports, and /tmp are each pod's own emptyDir, so an export handed over to another replica would lose the chunks written there" (ternary (printf "; %s is a pod's own" (join ", " $own)) "" (gt (len $own) 0))) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.strategy (not $postgres) }}
+{{- fail "strategy applies to the PostgreSQL shape's Deployment: the SQLite shape's StatefulSet replaces its one pod without overlap" }}
+{{- end }}
+{{- if and .Values.jobStore.leaseSeconds (hasKey .Values.config "job_lease_seconds") }}
+{{- if ne (float64 .Values.jobStore.leaseSeconds) (float64 (index .Values.config "job_lease_seconds")) }}
+{{- fail (printf "jobStore.leaseSeconds (%v) and config.job_lease_seconds (%v) differ: set one (jobStore.leaseSeconds is rendered as SLUICE_JOB_LEASE_SECONDS, which wins)" .Values.jobStore.leaseSeconds (index .Values.config "job_lease_seconds")) }}
+{{- end }}
+{{- end }}
+{{- /* Without TLS the chart sets insecure = true; outside the cluster with no principals
+that is an open, unauthenticated daemon: only when the operator says so. */}}
+{{- $principals := dig "auth" "principals" list .Values.config }}
+{{- if and (not .Values.tls.enabled) (has .Values.service.type (list "LoadBalancer" "NodePort")) (not $principals) (not (hasKey .Values.config "insecure")) }}
+{{- fail (printf "service.type=%s with tls.enabled=false and no config.auth.principals exposes an unauthenticated plaintext daemon outside the cluster: enable tls, name principals, or accept it with config.insecure: true" .Values.service.type) }}
 {{- end }}
 {{- range $key := list "address" "state_dir" "tls" "metrics_address" "health_address" "job_store" "job_store_password_ref" "job_store_sslmode" "job_store_sslrootcert" "metrics_dataset_label" }}
 {{- if hasKey $.Values.config $key }}
