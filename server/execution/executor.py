@@ -46,6 +46,7 @@ from sluice.server.execution.run_facts import (
     check_same,
     fingerprint_key_id,
     pinned_facts,
+    redaction_facts,
     save_facts,
     source_facts,
 )
@@ -135,7 +136,10 @@ def execute(
         # its first run: it must find them as that run did (run_facts). Taken before
         # anything is read.
         pinned = pinned_facts(context.store, job.id, chunks)
-        facts = source_facts(plan.source, plan.increment.parent_export_id or "")
+        facts = replace(
+            source_facts(plan.source, plan.increment.parent_export_id or ""),
+            redaction=redaction_facts(plan.redactor.describe()),
+        )
         if not chunks:
             # Pins the parent (run_facts.increments_on) before anything is read, its key
             # index included: `export delete` refuses it from now on. Saved again once

@@ -15,6 +15,7 @@ from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.run_facts import (
     RunFacts,
     check_same,
+    redaction_facts,
     source_facts,
     source_identity,
 )
@@ -191,3 +192,28 @@ def test_an_unkeyed_resume_under_another_content_key_is_refused_naming_it() -> N
         check_same(first, elsewhere, "e")
     assert "key_index_key" not in str(raised.value)
     check_same(first, replace(elsewhere, key_id="content-1"), "e")
+
+
+def test_a_resume_under_another_redaction_is_refused_naming_the_policy_and_part() -> None:
+    described = {
+        "level": "none",
+        "policy": "share",
+        "rules": [{"action": "hash", "column": "email", "key": "k"}],
+        "hash_keys": {"k": "id-1"},
+        "counts": {"email": 3},
+    }
+    first = RunFacts((("/d/k.csv", 10, 5),), "", redaction=redaction_facts(described))
+    assert RunFacts.from_json(first.to_json()) == first
+    assert "counts" not in dict(first.redaction)  # what was redacted, not how
+    # The same redaction with other counts resumes.
+    check_same(first, replace(first, redaction=redaction_facts({**described, "counts": {}})), "e")
+    rotated = redaction_facts({**described, "hash_keys": {"k": "id-2"}})
+    with pytest.raises(FailedPrecondition, match="server policy 'share': its hash_keys differ"):
+        check_same(first, replace(first, redaction=rotated), "e", keyed=True)
+    raised = redaction_facts({**described, "level": "strict"})
+    with pytest.raises(FailedPrecondition, match="level 'none', here 'strict'"):
+        check_same(first, replace(first, redaction=raised), "e")
+    # Facts journalled before they named their redaction are not compared by it.
+    old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": ""}')
+    assert old.redaction == ()
+    check_same(old, replace(first, redaction=raised), "e")
