@@ -685,7 +685,7 @@ class PostgresJobStore:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = %s, lease_owner = '', lease_expires_at = NULL,"
-                " updated_at = now() WHERE id = %s",
+                " runs_on = '', updated_at = now() WHERE id = %s",
                 (JobState.QUEUED.value, lease.job_id),
             )
             db.execute(

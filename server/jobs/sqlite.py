@@ -527,7 +527,7 @@ class SQLiteJobStore:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = ?, lease_owner = '', lease_expires_at = NULL,"
-                " updated_at = ? WHERE id = ?",
+                " runs_on = '', updated_at = ? WHERE id = ?",
                 (JobState.QUEUED.value, now, lease.job_id),
             )
             db.execute(

@@ -823,6 +823,32 @@ def test_a_put_runs_on_the_replica_its_records_arrive_at(replicas: Replicas) -> 
     assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(5_000))
 
 
+def test_a_put_handed_back_by_a_replica_that_never_returns_ends_on_another(
+    replicas: Replicas,
+) -> None:
+    """A DoPut export runs where its records arrive (pinned there). A rolling update
+    stops that replica (SIGTERM: the export is handed back) and its pod name never comes
+    back; the client does not come back either. It waited QUEUED for that replica for
+    good, counting against queue limits: another replica must claim it and end it as
+    cancelled once no batch comes (flight_put_idle_timeout), and a put with the same
+    request id still resumes it to every record once."""
+    receiver, survivor = replicas.start(2, flight_put_idle_timeout=3, job_lease_seconds=5)
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed")
+    with HeldPut(receiver.address, spec, "put-then-gone") as held:
+        export_id = held.export_id
+        receiver.stop(timeout=60)
+    with ExportClient(survivor.address) as client:
+        ended = _final(client, export_id, 120)
+        assert ended.state == pb.EXPORT_STATE_CANCELLED, ended
+        assert "flight_put_idle_timeout" in ended.error.message, ended.error
+        assert ended.attempts[-1].replica == survivor.settings["replica_id"], ended.attempts
+        rows = held.rows + 100
+        table = pa.table({"id": pa.array(range(rows), pa.int64())})
+        final = client.put(spec, table, "put-then-gone", attempts=1)
+    assert final["state"] == "succeeded" and final["export_id"] == export_id, final
+    assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(rows))
+
+
 def test_a_keyed_export_failed_over_to_a_replica_with_another_key_names_the_key(
     replicas: Replicas, tmp_path: Path
 ) -> None:
