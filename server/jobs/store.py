@@ -208,6 +208,13 @@ class JobStore(ScheduleStore, Protocol):
         under a live lease of another replica."""
         ...
 
+    def unpin_queued(self, replica: str) -> Sequence[str]:
+        """Let any replica claim the queued jobs only `replica` could (pin), and return
+        their ids: called when it shuts down, as its name may never come back (a pod's
+        name), and a DoPut export nobody resumes must still end (whoever claims it
+        ends it as cancelled once no batch comes); a put resumed pins it again."""
+        ...
+
     def release(self, lease: Lease) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
         by any replica now, and its attempt under `lease` ended as HANDED_BACK, in one

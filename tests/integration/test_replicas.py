@@ -849,6 +849,46 @@ def test_a_put_handed_back_by_a_replica_that_never_returns_ends_on_another(
     assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(rows))
 
 
+def test_a_queued_put_of_a_replica_that_stops_and_never_returns_ends_on_another(
+    replicas: Replicas,
+) -> None:
+    """As above, for a put still queued on its replica (busy with another export) when
+    that replica stops: it was never run, so never handed back, and only that replica
+    could claim it. Another replica must end it as cancelled."""
+    settings = {"flight_put_idle_timeout": 3, "job_lease_seconds": 5}
+    (receiver,) = replicas.start(1, max_concurrent_exports=1, **settings)
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed")
+    table = pa.table({"id": pa.array(range(1_000), pa.int64())})
+    acks: list[dict[str, object]] = []
+    outcome: list[object] = []
+
+    def put() -> None:
+        try:
+            with ExportClient(receiver.address) as client:
+                outcome.append(
+                    client.put(spec, table, "queued-put", attempts=1, on_ack=acks.append)
+                )
+        except BaseException as exc:  # the receiver stops under it
+            outcome.append(exc)
+
+    putter = threading.Thread(target=put)
+    busy_spec = ExportClient.build_spec(to=str(replicas.exports), dataset="busy")
+    with HeldPut(receiver.address, busy_spec, "busy"):
+        (survivor,) = replicas.start(1, **settings)
+        putter.start()
+        until(lambda: bool(acks or outcome), "the put was answered", 60)
+        export_id = str(acks[0]["export_id"])
+        with ExportClient(receiver.address) as client:
+            assert client.get(export_id).state == pb.EXPORT_STATE_QUEUED
+        receiver.stop(timeout=60)
+    putter.join(120)
+    with ExportClient(survivor.address) as client:
+        ended = _final(client, export_id, 120)
+    assert ended.state == pb.EXPORT_STATE_CANCELLED, ended
+    assert "flight_put_idle_timeout" in ended.error.message, ended.error
+    assert [a.replica for a in ended.attempts] == [survivor.settings["replica_id"]]
+
+
 def test_a_keyed_export_failed_over_to_a_replica_with_another_key_names_the_key(
     replicas: Replicas, tmp_path: Path
 ) -> None:

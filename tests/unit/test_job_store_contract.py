@@ -1295,6 +1295,23 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.pin("missing", "replica-a")
 
+    def test_unpin_queued_makes_a_stopping_replicas_queued_puts_any_replicas(
+        self, store: JobStore
+    ) -> None:
+        """A replica that shuts down may never come back by its name: the queued jobs
+        only it could claim become any replica's; its running and other jobs keep theirs."""
+        store.create(replace(new_job("j1"), runs_on="replica-a"))
+        store.create(replace(new_job("j2"), runs_on="replica-a"))
+        store.create(replace(new_job("j3"), runs_on="replica-b"))
+        running = self._claim(store, "replica-a", 30)
+        assert store.unpin_queued("replica-a") == ["j2"]
+        assert store.unpin_queued("replica-a") == []
+        claimed = self._claim(store, "replica-c", 30)
+        assert claimed.job_id == "j2"
+        assert store.claim("replica-c", 30) is None  # j3 is still replica-b's
+        with pytest.raises(FailedPrecondition, match="replica-a"):
+            store.pin(running.job_id, "replica-c")  # j1 runs there under a live lease
+
     def test_expire_leases_makes_running_jobs_claimable_now(self, store: JobStore) -> None:
         store.create(new_job("j1"))
         lease = self._claim(store, "replica-a", 3600)
