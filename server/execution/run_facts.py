@@ -160,6 +160,25 @@ def redaction_facts(described: Mapping[str, object]) -> tuple[tuple[str, str], .
     return tuple(parts)
 
 
+def merged_redaction_facts(
+    facts: Sequence[tuple[tuple[str, str], ...]],
+) -> tuple[tuple[str, str], ...]:
+    """One record of several redactions (a subject package's parts, in order): each
+    part of the description as one value (the names each part gave, or one digest of
+    their digests), so that a change to any of them is told by the part it changed."""
+    values: dict[str, list[str]] = {}
+    for one in facts:
+        for part, value in one:
+            values.setdefault(part, []).append(value)
+    merged = []
+    for part, given in sorted(values.items()):
+        if part in _PLAIN_REDACTION_PARTS:
+            merged.append((part, ", ".join(dict.fromkeys(given))))
+        else:
+            merged.append((part, hashlib.sha256("/".join(given).encode()).hexdigest()[:16]))
+    return tuple(merged)
+
+
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
     """Each source file's path, size and modification time (cloud objects: size only,
     their versions are source_facts'); nothing for database and stream sources (see the

@@ -15,6 +15,7 @@ from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.run_facts import (
     RunFacts,
     check_same,
+    merged_redaction_facts,
     redaction_facts,
     source_facts,
     source_identity,
@@ -217,3 +218,14 @@ def test_a_resume_under_another_redaction_is_refused_naming_the_policy_and_part(
     old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": ""}')
     assert old.redaction == ()
     check_same(old, replace(first, redaction=raised), "e")
+
+
+def test_a_packages_parts_redactions_are_merged_so_any_parts_change_is_told() -> None:
+    json_part = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "a"}]})
+    csv_part = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "b"}]})
+    merged = merged_redaction_facts([json_part, csv_part])
+    assert dict(merged)["policy"] == "share" and dict(merged)["level"] == "none"
+    changed = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "z"}]})
+    other = merged_redaction_facts([json_part, changed])
+    with pytest.raises(FailedPrecondition, match="server policy 'share': its rules differ"):
+        check_same(RunFacts(redaction=merged), RunFacts(redaction=other), "e")
