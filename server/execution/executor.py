@@ -47,6 +47,7 @@ from sluice.server.execution.run_facts import (
     check_same,
     fingerprint_key_id,
     pinned_facts,
+    redaction_facts,
     save_facts,
     source_facts,
 )
@@ -140,8 +141,12 @@ def execute(
         # run writes (another replica may have written them elsewhere).
         require_journalled_chunks(sink, plan.prefix, chunks, job.id)
         # A resume continues by row position, against the parent and the key pass of
-        # its first run: it must find them as that run did (run_facts).
-        facts = source_facts(plan.source, plan.increment.parent_export_id or "")
+        # its first run: it must find them as that run did (run_facts), redacting as
+        # it did.
+        facts = replace(
+            source_facts(plan.source, plan.increment.parent_export_id or ""),
+            redaction=redaction_facts(plan.redactor.describe()),
+        )
         if not chunks:
             # Pins the parent (run_facts.increments_on) before anything is read, its key
             # index included: `export delete` refuses it from now on. Saved again once

@@ -1,4 +1,5 @@
-"""The run facts of a GDPR subject package: the identity of every source its parts read.
+"""The run facts of a GDPR subject package: the identity of every source its parts read,
+and the redaction of each part.
 
 A package reads each named source twice, once per format (JSON, then CSV), one part
 after the other, and a resumed package continues its part by row position as an export
@@ -20,7 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sluice.server.execution.run_facts import RunFacts, check_same, pinned_facts, source_facts
+from sluice.server.execution.run_facts import (
+    RunFacts,
+    check_same,
+    merged_redaction_facts,
+    pinned_facts,
+    redaction_facts,
+    source_facts,
+)
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.subject_package import PackagePlan
@@ -48,4 +56,9 @@ def package_facts(package: PackagePlan) -> RunFacts:
             taken[part.source_name] = source_facts(part.plan.source, "")
     files = tuple(dict.fromkeys(f for facts in taken.values() for f in facts.files))
     versions = tuple(dict.fromkeys(v for facts in taken.values() for v in facts.versions))
-    return RunFacts(files, versions=versions)
+    # Each part's redaction as its first run applied it: a named server policy is read
+    # from the settings of each run (run_facts.RunFacts.redaction).
+    redaction = merged_redaction_facts(
+        [redaction_facts(part.plan.redactor.describe()) for part in package.parts]
+    )
+    return RunFacts(files, versions=versions, redaction=redaction)

@@ -1,7 +1,9 @@
 """What a resumed run must find as its first run did, or it would not continue the same
 export: the source files (a resume continues by row position), the parent of an
-increment (its changes were chosen against it), and the rows the keyed first pass saw
-(its selection and index were made from them).
+increment (its changes were chosen against it), the rows the keyed first pass saw
+(its selection and index were made from them), the keys its digests were made under,
+and its redaction (a named server policy is read from the settings of the replica that
+runs it: its chunks must all be redacted one way, the way the manifest describes).
 
 The first run journals these facts before its first chunk (server/jobs/store.py
 save_run_facts); a run that finds chunks journalled compares them and fails with
@@ -16,9 +18,10 @@ the key pass's fingerprint, so a change to any selected row is caught there.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sluice.server.errors import FailedPrecondition, NotFound
@@ -65,6 +68,12 @@ class RunFacts:
     #: Etc/GMT∓N, and a resume of it reads them so too (planning/offset_zones.py): its
     #: chunks, manifest schema and key pass were made so.
     offsets_utc: bool = False
+    #: The redaction the run applies (redaction_facts): (part of its description, its
+    #: value or digest). Empty when journalled before facts named it. A named server
+    #: policy is read from each replica's settings at each run: a changed policy (a
+    #: helm upgrade, or a replica of a rolling update with the other config) would
+    #: redact the rest of the export another way than its first chunks.
+    redaction: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -81,6 +90,8 @@ class RunFacts:
             data["key_id"] = self.key_id
         if self.offsets_utc:
             data["offsets_utc"] = True
+        if self.redaction:
+            data["redaction"] = [list(r) for r in self.redaction]
         return json.dumps(data)
 
     @classmethod
@@ -98,6 +109,7 @@ class RunFacts:
             index_key_version=str(data.get("index_key_version", "")),
             key_id=str(data.get("key_id", "")),
             offsets_utc=data.get("offsets_utc") is True,
+            redaction=tuple((str(p), str(v)) for p, v in data.get("redaction", [])),
         )
 
     @property
@@ -131,6 +143,48 @@ def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
 def fingerprint_key_id(index_key_id: str, content_key_id: str) -> str:
     """The key id a keyed run's facts record: both keys its fingerprint depends on."""
     return f"{index_key_id}/{content_key_id}"
+
+
+#: Parts of a redaction's description recorded as they are (names, never key material);
+#: every other part (rules, patterns, hash key ids, columns) by a digest of its JSON.
+_PLAIN_REDACTION_PARTS = frozenset({"level", "policy"})
+#: What the description records of the rows redacted, not of the redaction.
+_COUNTED_REDACTION_PARTS = frozenset({"counts", "counts_are"})
+
+
+def redaction_facts(described: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """What run facts record of a redaction (Redactor.describe, as the manifest will
+    record it: level, rules, patterns, hash key ids, never key material): enough to
+    tell that a resumed run would redact otherwise, and which part differs."""
+    parts: list[tuple[str, str]] = []
+    for part, value in sorted(described.items()):
+        if part in _COUNTED_REDACTION_PARTS:
+            continue
+        if part in _PLAIN_REDACTION_PARTS:
+            parts.append((part, "" if value is None else str(value)))
+            continue
+        text = json.dumps(value, sort_keys=True, default=str)
+        parts.append((part, hashlib.sha256(text.encode()).hexdigest()[:16]))
+    return tuple(parts)
+
+
+def merged_redaction_facts(
+    facts: Sequence[tuple[tuple[str, str], ...]],
+) -> tuple[tuple[str, str], ...]:
+    """One record of several redactions (a subject package's parts, in order): each
+    part of the description as one value (the names each part gave, or one digest of
+    their digests), so that a change to any of them is told by the part it changed."""
+    values: dict[str, list[str]] = {}
+    for one in facts:
+        for part, value in one:
+            values.setdefault(part, []).append(value)
+    merged = []
+    for part, given in sorted(values.items()):
+        if part in _PLAIN_REDACTION_PARTS:
+            merged.append((part, ", ".join(dict.fromkeys(given))))
+        else:
+            merged.append((part, hashlib.sha256("/".join(given).encode()).hexdigest()[:16]))
+    return tuple(merged)
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
@@ -224,6 +278,15 @@ def check_same(
             "cannot continue here (it is kept as it is); give every replica the same "
             f"{given}, then resume it or start it again"
         )
+    if pinned.redaction and found.redaction and pinned.redaction != found.redaction:
+        raise FailedPrecondition(
+            f"the redaction here differs from the one export {export_id} started under "
+            f"({_changed_redaction(pinned.redaction, found.redaction)}): its chunks so far "
+            "were redacted the first way and its manifest describes one redaction, so the "
+            "export cannot continue here (it is kept as it is); give every replica the "
+            "same redaction_policies and hash_keys as when it started, then resume it, or "
+            "start it again"
+        )
     if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
         raise FailedPrecondition(
             f"source changed since the export started: {_changed_file(pinned, found)}; its "
@@ -294,6 +357,23 @@ def _first_differing(pinned: Sequence[tuple[str, str]], found: Sequence[tuple[st
         if now.get(path, "") != value:
             return path
     return ""
+
+
+def _changed_redaction(pinned: Sequence[tuple[str, str]], found: Sequence[tuple[str, str]]) -> str:
+    """Which parts of the redaction differ, named (a policy's and a level's values)."""
+    before, after = dict(pinned), dict(found)
+    policy = before.get("policy", "")
+    named = f"server policy {policy!r}: " if policy else ""
+    changed = []
+    for part in sorted(before.keys() | after.keys()):
+        was, now = before.get(part, "(none)"), after.get(part, "(none)")
+        if was == now:
+            continue
+        if part in _PLAIN_REDACTION_PARTS:
+            changed.append(f"{part} {was or '(none)'!r}, here {now or '(none)'!r}")
+        else:
+            changed.append(f"its {part} differ")
+    return named + "; ".join(changed)
 
 
 def _changed_file(pinned: RunFacts, found: RunFacts) -> str:

@@ -667,6 +667,17 @@ class PostgresJobStore:
                 _signal(db, SignalKind.QUEUED, job_id)
             return self._load(db, job_id)
 
+    def unpin_queued(self, replica: str) -> Sequence[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE jobs SET runs_on = '' WHERE runs_on = %s AND state = %s RETURNING id",
+                (replica, JobState.QUEUED.value),
+            ).fetchall()
+            ids = sorted(str(row["id"]) for row in rows)
+            for job_id in ids:  # the other replicas claim it now, not at their next poll
+                _signal(db, SignalKind.QUEUED, job_id)
+            return ids
+
     def renew(self, lease: Lease, lease_seconds: float) -> bool:
         # The lease check is the UPDATE's own condition: one round trip.
         with self._conn() as db:
@@ -685,7 +696,7 @@ class PostgresJobStore:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = %s, lease_owner = '', lease_expires_at = NULL,"
-                " updated_at = now() WHERE id = %s",
+                " runs_on = '', updated_at = now() WHERE id = %s",
                 (JobState.QUEUED.value, lease.job_id),
             )
             db.execute(

@@ -471,6 +471,14 @@ class SQLiteJobStore:
             db.execute("UPDATE jobs SET runs_on = ? WHERE id = ?", (replica, job_id))
             return self._load(db, job_id)
 
+    def unpin_queued(self, replica: str) -> Sequence[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE jobs SET runs_on = '' WHERE runs_on = ? AND state = ? RETURNING id",
+                (replica, JobState.QUEUED.value),
+            ).fetchall()
+            return sorted(str(row["id"]) for row in rows)
+
     def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
         now = datetime.now(UTC)
         with self._tx() as db:
@@ -527,7 +535,7 @@ class SQLiteJobStore:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = ?, lease_owner = '', lease_expires_at = NULL,"
-                " updated_at = ? WHERE id = ?",
+                " runs_on = '', updated_at = ? WHERE id = ?",
                 (JobState.QUEUED.value, now, lease.job_id),
             )
             db.execute(

@@ -208,10 +208,20 @@ class JobStore(ScheduleStore, Protocol):
         under a live lease of another replica."""
         ...
 
+    def unpin_queued(self, replica: str) -> Sequence[str]:
+        """Let any replica claim the queued jobs only `replica` could (pin), and return
+        their ids: called when it shuts down, as its name may never come back (a pod's
+        name), and a DoPut export nobody resumes must still end (whoever claims it
+        ends it as cancelled once no batch comes); a put resumed pins it again."""
+        ...
+
     def release(self, lease: Lease) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
         by any replica now, and its attempt under `lease` ended as HANDED_BACK, in one
-        transaction. LeaseLost when the lease is no longer held."""
+        transaction. LeaseLost when the lease is no longer held. A DoPut export's pin
+        (runs_on) is cleared too: the replica shutting down may never come back (a pod's
+        name), and whichever replica claims it ends it as cancelled once no batch comes
+        (flight_put_idle_timeout); a put resumed elsewhere pins it there again."""
         ...
 
     def begin_attempt(self, lease: Lease) -> ExportAttempt:

@@ -212,9 +212,28 @@ class ExportRunner:
             while worker.is_alive() and time.monotonic() < deadline:
                 worker.join(0.1)
         clean = not any(worker.is_alive() for worker in self._workers)
+        self._unpin_queued()
         self._stopped.set()
         self._renew_now.set()  # the heartbeat sees `_stopped` now, not an interval later
         return clean
+
+    def _unpin_queued(self) -> None:
+        """The queued DoPut exports pinned here become any replica's (JobStore.
+        unpin_queued): this replica may never come back by its name. With the store
+        down they stay pinned (logged): the replica, or a pin by a resumed put, runs them."""
+        replica = self._context.settings.replica_id
+        try:
+            ids = self._context.store.unpin_queued(replica)
+        except Unavailable as exc:
+            _log.warning(
+                "could not hand the queued puts pinned to replica %s to the other replicas"
+                " (%s): they wait for it, or for a put that resumes them",
+                replica,
+                exc.message,
+            )
+            return
+        for job_id in ids:
+            _log.info("export %s: queued put handed to any replica (this one stops)", job_id)
 
     # -- claiming and running --------------------------------------------------------
 

@@ -136,3 +136,70 @@ def test_two_sources_on_one_database_each_read_their_own_table(daemon_factory) -
         ("messages", "csv"): bodies,
     }
     assert manifest["totals"]["records"] == 16
+
+
+def test_a_package_resumed_under_a_changed_policy_is_refused_and_resumes_under_its_own(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """A package whose request names a server redaction policy reads it from the
+    settings of each run: changed between a SIGKILL and the restart (a helm upgrade),
+    its remaining parts would be redacted otherwise than its first ones. Refused naming
+    the policy, parts kept; restored, it resumes to one redaction throughout."""
+    daemon: Daemon = daemon_factory("pkg-policy", batch_rows=500, pipeline_queue_depth=2)
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    source = daemon.sources / "big.parquet"
+    _frame(list(range(ROWS))).write_parquet(source)
+
+    def policy(column: str) -> dict[str, object]:
+        return {"share": {"level": "none", "rules": [{"column": column, "action": "drop"}]}}
+
+    daemon.settings.update(
+        gdpr=GDPR,
+        sources={"big": {"uri": str(source), "subject_column": "user_id"}},
+        templates={"unsealed": {"description": "Packages left unencrypted"}},
+        redaction_policies=policy("note"),
+    )
+    daemon.start()
+    spec = pb.ExportSpec(
+        destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
+        chunking=pb.Chunking(max_rows=CHUNK_ROWS),
+        template="unsealed",
+        redaction=pb.Redaction(policy="share"),
+    )
+    spec.subject.subject_id = "42"
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
+                break
+            assert not event.HasField("finished"), "finished before the kill"
+    daemon.kill()
+    folder = daemon.exports / "gdpr" / export_id
+    written = _parts(folder)
+    assert written
+
+    def notes_in(names: list[str]) -> list[str]:
+        return [
+            n for n in names if b"x" * 40 in decompress((folder / n).read_bytes(), "zstd", "csv")
+        ]
+
+    assert notes_in(sorted(written)) == []
+    daemon.settings["redaction_policies"] = policy("id")
+    daemon.start()
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(export_id, timeout=300)
+    assert failed.value.code == "FAILED_PRECONDITION", failed.value
+    assert "server policy 'share'" in str(failed.value), failed.value
+    assert not (folder / "manifest.json").exists()
+    assert _parts(folder) == written
+    daemon.stop(timeout=60)
+
+    daemon.settings["redaction_policies"] = policy("note")
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        client.resume(export_id)
+        finished = client.wait(export_id, timeout=300)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    manifest = load_manifest(finished.manifest_uri)
+    assert len(manifest["chunks"]) > len(written)
+    assert notes_in([c["path"] for c in manifest["chunks"]]) == []

@@ -860,6 +860,72 @@ def test_a_put_runs_on_the_replica_its_records_arrive_at(replicas: Replicas) -> 
     assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(5_000))
 
 
+def test_a_put_handed_back_by_a_replica_that_never_returns_ends_on_another(
+    replicas: Replicas,
+) -> None:
+    """A DoPut export runs where its records arrive (pinned there). A rolling update
+    stops that replica (SIGTERM: the export is handed back) and its pod name never comes
+    back; the client does not come back either. It waited QUEUED for that replica for
+    good, counting against queue limits: another replica must claim it and end it as
+    cancelled once no batch comes (flight_put_idle_timeout), and a put with the same
+    request id still resumes it to every record once."""
+    receiver, survivor = replicas.start(2, flight_put_idle_timeout=3, job_lease_seconds=5)
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed")
+    with HeldPut(receiver.address, spec, "put-then-gone") as held:
+        export_id = held.export_id
+        receiver.stop(timeout=60)
+    with ExportClient(survivor.address) as client:
+        ended = _final(client, export_id, 120)
+        assert ended.state == pb.EXPORT_STATE_CANCELLED, ended
+        assert "flight_put_idle_timeout" in ended.error.message, ended.error
+        assert ended.attempts[-1].replica == survivor.settings["replica_id"], ended.attempts
+        rows = held.rows + 100
+        table = pa.table({"id": pa.array(range(rows), pa.int64())})
+        final = client.put(spec, table, "put-then-gone", attempts=1)
+    assert final["state"] == "succeeded" and final["export_id"] == export_id, final
+    assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(rows))
+
+
+def test_a_queued_put_of_a_replica_that_stops_and_never_returns_ends_on_another(
+    replicas: Replicas,
+) -> None:
+    """As above, for a put still queued on its replica (busy with another export) when
+    that replica stops: it was never run, so never handed back, and only that replica
+    could claim it. Another replica must end it as cancelled."""
+    settings = {"flight_put_idle_timeout": 3, "job_lease_seconds": 5}
+    (receiver,) = replicas.start(1, max_concurrent_exports=1, **settings)
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed")
+    table = pa.table({"id": pa.array(range(1_000), pa.int64())})
+    acks: list[dict[str, object]] = []
+    outcome: list[object] = []
+
+    def put() -> None:
+        try:
+            with ExportClient(receiver.address) as client:
+                outcome.append(
+                    client.put(spec, table, "queued-put", attempts=1, on_ack=acks.append)
+                )
+        except BaseException as exc:  # the receiver stops under it
+            outcome.append(exc)
+
+    putter = threading.Thread(target=put)
+    busy_spec = ExportClient.build_spec(to=str(replicas.exports), dataset="busy")
+    with HeldPut(receiver.address, busy_spec, "busy"):
+        (survivor,) = replicas.start(1, **settings)
+        putter.start()
+        until(lambda: bool(acks or outcome), "the put was answered", 60)
+        export_id = str(acks[0]["export_id"])
+        with ExportClient(receiver.address) as client:
+            assert client.get(export_id).state == pb.EXPORT_STATE_QUEUED
+        receiver.stop(timeout=60)
+    putter.join(120)
+    with ExportClient(survivor.address) as client:
+        ended = _final(client, export_id, 120)
+    assert ended.state == pb.EXPORT_STATE_CANCELLED, ended
+    assert "flight_put_idle_timeout" in ended.error.message, ended.error
+    assert [a.replica for a in ended.attempts] == [survivor.settings["replica_id"]]
+
+
 def test_a_keyed_export_failed_over_to_a_replica_with_another_key_names_the_key(
     replicas: Replicas, tmp_path: Path
 ) -> None:

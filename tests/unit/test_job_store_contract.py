@@ -1275,15 +1275,16 @@ class JobStoreContract:
         self, store: JobStore
     ) -> None:
         """A DoPut's export runs where its records arrive: queued, only its replica
-        claims it; pin moves it, except from a replica still holding it."""
+        claims it; pin moves it, except from a replica still holding it. Handed back
+        (a shutdown), it is any replica's: its replica may never return by that name."""
         store.create(replace(new_job("j1"), runs_on="replica-a"))
         assert store.claim("replica-b", 30) is None
         lease = self._claim(store, "replica-a", 30)
         with pytest.raises(FailedPrecondition, match="replica-a"):
             store.pin("j1", "replica-b")
-        store.release(lease)
-        assert store.claim("replica-b", 30) is None  # queued again: still replica-a's
-        assert store.pin("j1", "replica-b").state == Q
+        assert store.release(lease).state == Q
+        store.release(self._claim(store, "replica-c", 30))
+        assert store.pin("j1", "replica-b").state == Q  # a put resumed there pins it again
         assert store.claim("replica-a", 30) is None
         moved = self._claim(store, "replica-b", 0.2)
         # Its holder died (the lease ran out): anyone may take it over rather than leave
@@ -1293,6 +1294,23 @@ class JobStoreContract:
         assert taken.token == moved.token + 1
         with pytest.raises(NotFound):
             store.pin("missing", "replica-a")
+
+    def test_unpin_queued_makes_a_stopping_replicas_queued_puts_any_replicas(
+        self, store: JobStore
+    ) -> None:
+        """A replica that shuts down may never come back by its name: the queued jobs
+        only it could claim become any replica's; its running and other jobs keep theirs."""
+        store.create(replace(new_job("j1"), runs_on="replica-a"))
+        store.create(replace(new_job("j2"), runs_on="replica-a"))
+        store.create(replace(new_job("j3"), runs_on="replica-b"))
+        running = self._claim(store, "replica-a", 30)
+        assert store.unpin_queued("replica-a") == ["j2"]
+        assert store.unpin_queued("replica-a") == []
+        claimed = self._claim(store, "replica-c", 30)
+        assert claimed.job_id == "j2"
+        assert store.claim("replica-c", 30) is None  # j3 is still replica-b's
+        with pytest.raises(FailedPrecondition, match="replica-a"):
+            store.pin(running.job_id, "replica-c")  # j1 runs there under a live lease
 
     def test_expire_leases_makes_running_jobs_claimable_now(self, store: JobStore) -> None:
         store.create(new_job("j1"))

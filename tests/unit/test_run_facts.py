@@ -15,6 +15,8 @@ from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.run_facts import (
     RunFacts,
     check_same,
+    merged_redaction_facts,
+    redaction_facts,
     source_facts,
     source_identity,
 )
@@ -207,3 +209,39 @@ def test_a_first_run_journals_that_it_read_offsets_as_utc_and_older_facts_do_not
     older = json.loads(facts.to_json())
     del older["offsets_utc"]
     assert not RunFacts.from_json(json.dumps(older)).offsets_utc
+
+
+def test_a_resume_under_another_redaction_is_refused_naming_the_policy_and_part() -> None:
+    described = {
+        "level": "none",
+        "policy": "share",
+        "rules": [{"action": "hash", "column": "email", "key": "k"}],
+        "hash_keys": {"k": "id-1"},
+        "counts": {"email": 3},
+    }
+    first = RunFacts((("/d/k.csv", 10, 5),), "", redaction=redaction_facts(described))
+    assert RunFacts.from_json(first.to_json()) == first
+    assert "counts" not in dict(first.redaction)  # what was redacted, not how
+    # The same redaction with other counts resumes.
+    check_same(first, replace(first, redaction=redaction_facts({**described, "counts": {}})), "e")
+    rotated = redaction_facts({**described, "hash_keys": {"k": "id-2"}})
+    with pytest.raises(FailedPrecondition, match="server policy 'share': its hash_keys differ"):
+        check_same(first, replace(first, redaction=rotated), "e", keyed=True)
+    raised = redaction_facts({**described, "level": "strict"})
+    with pytest.raises(FailedPrecondition, match="level 'none', here 'strict'"):
+        check_same(first, replace(first, redaction=raised), "e")
+    # Facts journalled before they named their redaction are not compared by it.
+    old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": ""}')
+    assert old.redaction == ()
+    check_same(old, replace(first, redaction=raised), "e")
+
+
+def test_a_packages_parts_redactions_are_merged_so_any_parts_change_is_told() -> None:
+    json_part = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "a"}]})
+    csv_part = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "b"}]})
+    merged = merged_redaction_facts([json_part, csv_part])
+    assert dict(merged)["policy"] == "share" and dict(merged)["level"] == "none"
+    changed = redaction_facts({"level": "none", "policy": "share", "rules": [{"c": "z"}]})
+    other = merged_redaction_facts([json_part, changed])
+    with pytest.raises(FailedPrecondition, match="server policy 'share': its rules differ"):
+        check_same(RunFacts(redaction=merged), RunFacts(redaction=other), "e")
