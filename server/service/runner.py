@@ -223,7 +223,7 @@ class ExportRunner:
         down they stay pinned (logged): the replica, or a pin by a resumed put, runs them."""
         replica = self._context.settings.replica_id
         try:
-            ids = self._context.store.unpin_queued(replica)
+            ids = self._context.store.unpin_queued(replica, self._put_resume_window())
         except Unavailable as exc:
             _log.warning(
                 "could not hand the queued puts pinned to replica %s to the other replicas"
@@ -234,6 +234,12 @@ class ExportRunner:
             return
         for job_id in ids:
             _log.info("export %s: queued put handed to any replica (this one stops)", job_id)
+
+    def _put_resume_window(self) -> timedelta:
+        """How long a put unpinned at shutdown waits for its client's retry, which may
+        land on any replica, before another replica may claim it (and end it cancelled
+        once no batch comes): one idle timeout, as a put that stops sending has."""
+        return timedelta(seconds=self._context.settings.flight_put_idle_timeout)
 
     # -- claiming and running --------------------------------------------------------
 
@@ -332,7 +338,7 @@ class ExportRunner:
                 return self._cancelled(job.id, lease, reason)
             _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
             # Its attempt ends HANDED_BACK with the release, in one transaction.
-            self._fenced(lease, lambda: store.release(lease))
+            self._fenced(lease, lambda: store.release(lease, self._put_resume_window()))
             return None
         except BaseException as exc:
             if must_propagate(exc):

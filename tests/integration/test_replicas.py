@@ -886,6 +886,40 @@ def test_a_put_handed_back_by_a_replica_that_never_returns_ends_on_another(
     assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(rows))
 
 
+def test_a_put_handed_back_in_a_rolling_update_resumes_on_whichever_replica_it_lands(
+    replicas: Replicas,
+) -> None:
+    """A rolling update stops the replica a put streams to (SIGTERM: handed back). The
+    client retries the put through the load balancer, which may land it on any other
+    replica. Another replica claiming the export at once (waiting for batches there)
+    made the retry fail FAILED_PRECONDITION "receiving its records on replica X": for
+    flight_put_idle_timeout no replica claims it, and the retry pins it where it lands."""
+    a, b, c = replicas.start(3, flight_put_idle_timeout=120, job_lease_seconds=5)
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed")
+    with HeldPut(a.address, spec, "rolling") as held:
+        export_id = held.export_id
+        a.stop(timeout=60)
+    with ExportClient(b.address) as client:
+        # Time for a claim to happen (it did at once): none may within the window.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = client.get(export_id)
+            if now.state != pb.EXPORT_STATE_QUEUED:
+                break
+            time.sleep(0.2)
+    # The retry lands on a replica not running it (the old code's claimer refused it).
+    elsewhere = b if now.replica == c.settings["replica_id"] else c
+    rows = held.rows + 100
+    table = pa.table({"id": pa.array(range(rows), pa.int64())})
+    with ExportClient(elsewhere.address) as client:
+        final = client.put(spec, table, "rolling", attempts=1)
+        ended = client.get(export_id)
+    assert final["state"] == "succeeded" and final["export_id"] == export_id, final
+    assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(rows))
+    assert ended.attempts[-1].replica == elsewhere.settings["replica_id"], ended.attempts
+    assert (now.state, now.replica) == (pb.EXPORT_STATE_QUEUED, ""), now
+
+
 def test_a_queued_put_of_a_replica_that_stops_and_never_returns_ends_on_another(
     replicas: Replicas,
 ) -> None:
