@@ -35,6 +35,7 @@ from sluice.server.committed.retention import (
     plan_retention,
 )
 from sluice.server.committed.verify import VerifyReport, verify_export
+from sluice.server.execution.signing import load_signer
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -158,7 +159,10 @@ class ExportAdmin:
     def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
-        return verify_export(location.sink, location.manifest_key)
+        signer = load_signer(self._settings.manifest_signing_key)
+        return verify_export(
+            location.sink, location.manifest_key, signer.public_key if signer else None
+        )
 
     def diff(
         self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
