@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sluice.format.layout import SIGNATURE_NAME
 from sluice.format.signatures import SignedByAnotherKey
 from sluice.server.committed.catalog import CommittedExport, describe, exports_by
-from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
 from sluice.server.committed.manifest_signatures import folder_mismatch, signature_problem
+from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
 from sluice.server.errors import DataLoss, FailedPrecondition
 from sluice.sinks.base import Sink
 

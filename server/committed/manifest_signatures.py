@@ -30,8 +30,9 @@ def signature_problem(
     sink: Sink, manifest_key: str, raw: bytes, signing_key: Ed25519PublicKey
 ) -> str:
     """Why the manifest bytes `raw`, stored at `manifest_key`, are not signed by
-    `signing_key`'s pair, as a predicate of the manifest ("": they are). Raises SignedByAnotherKey (a question of which key
-    checks, not proof of an edit) for the caller to word."""
+    `signing_key`'s pair, as a predicate of the manifest ("": they are). Raises
+    SignedByAnotherKey (a question of which key checks, not proof of an edit) for the
+    caller to word."""
     signature = read_signature(sink, manifest_key)
     if signature is None:
         return f"has no {SIGNATURE_NAME}, and this server signs manifests"

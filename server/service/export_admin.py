@@ -35,7 +35,6 @@ from sluice.server.committed.retention import (
     plan_retention,
 )
 from sluice.server.committed.verify import VerifyReport, verify_export
-from sluice.server.execution.signing import load_signer
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -45,6 +44,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.execution.run_facts import increments_on
+from sluice.server.execution.signing import load_signer
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
