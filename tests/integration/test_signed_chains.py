@@ -257,6 +257,48 @@ def test_export_verify_checks_the_signature_of_a_signing_daemon(bucket: Bucket) 
     assert _verified(bucket, export.id) == []
 
 
+def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path: Path) -> None:
+    """The signature removed along with a forged chunk and manifest: `export read` with
+    --server names the missing signature (the daemon publishes its key) and writes
+    nothing; --allow-unsigned reads it anyway, and so does a read naming no server."""
+    buckets = _local(tmp_path, _signing_settings(tmp_path))
+    bucket = next(buckets)
+    try:
+        scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+        export = _sync(bucket, "full")
+        manifest_key = f"items/{export.id}/manifest.json"
+        manifest = json.loads(bucket.objects()[manifest_key])
+        chunk = manifest["chunks"][0]
+        forged = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in range(chunk["records"]))
+        bucket.put(f"items/{export.id}/{chunk['path']}", forged)
+        chunk.update(sha256=hashlib.sha256(forged).hexdigest(), stored_bytes=len(forged))
+        bucket.put(manifest_key, json.dumps(manifest).encode())
+        bucket.remove(manifest_key + ".sig")
+        path = str(bucket.daemon.exports / manifest_key)
+
+        out = tmp_path / "out.jsonl"
+        for ref in (path, export.id):
+            refused = run_cli(bucket.daemon, "export", "read", ref, "-o", str(out), timeout=300)
+            assert refused.returncode == 1, refused
+            assert refused.stderr.strip() == (
+                "sluice: error: the manifest is not signed (no manifest.json.sig), yet the "
+                "server signs manifests: its signature was removed (with an edit?), or it was "
+                "made before the server signed; pass --allow-unsigned to read it anyway"
+            )
+            assert not out.exists()
+        allowed = run_cli(
+            bucket.daemon, "export", "read", path, "-o", str(out), "--allow-unsigned", timeout=300
+        )
+        assert allowed.returncode == 0, allowed
+        assert out.read_bytes().startswith(forged)
+        out.unlink()
+        serverless = run_cli(None, "export", "read", path, "-o", str(out), timeout=300)
+        assert serverless.returncode == 0, serverless
+        assert out.read_bytes().startswith(forged)
+    finally:
+        next(buckets, None)
+
+
 def _verified(bucket: Bucket, export_id: str) -> list[str]:
     """What `export verify` finds wrong with the export through the CLI ([]: ok): its
     `corrupt` lines without their prefix and key, or its whole output when it says FAILED
