@@ -322,6 +322,12 @@ class ExportAdmin:
         sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
+        if not exports:
+            # A misspelt dataset would otherwise keep and delete nothing, silently. The
+            # same words when all its exports are another principal's: no existence leak.
+            raise NotFound(
+                f"dataset {dataset!r} has no committed exports under {without_secrets(destination)}"
+            )
         plan = plan_retention(exports, policy)
         if not dry_run:
             marked = False
