@@ -79,7 +79,7 @@ def _deletions(count: int, seed: int) -> tuple[list[str], pl.Series]:
     return keys, pl.Series([os.urandom(16) for _ in keys], dtype=pl.Binary)
 
 
-def _guard(folder: Path, *, needed: bool) -> TombstoneGuard:
+def _guard(folder: Path, *, needed: bool, parent_rows: int = -1) -> TombstoneGuard:
     return TombstoneGuard(
         folder,
         1000,
@@ -88,6 +88,7 @@ def _guard(folder: Path, *, needed: bool) -> TombstoneGuard:
         parent_types={"id": "int64"},
         types={"id": "int64"},
         needed=needed,
+        parent_rows=parent_rows,
     )
 
 
@@ -122,16 +123,7 @@ def test_a_night_deleting_every_parent_key_compares_anyway(tmp_path: Path) -> No
     every = [key for keys, _ in batches for key in keys]
     sent = [pl.Series([*every[:1000], '{"id":5}'], dtype=pl.String)]
 
-    guard = TombstoneGuard(
-        tmp_path / "net",
-        1000,
-        key_struct_type(("id",), {"id": pl.Int64}),
-        parent="p",
-        parent_types={"id": "int64"},
-        types={"id": "int64"},
-        needed=False,
-        parent_rows=1600,
-    )
+    guard = _guard(tmp_path / "net", needed=False, parent_rows=1600)
     for keys, digests in batches:
         guard.deleted(keys, digests)
     kept = [key for part in guard.kept(iter(sent)) for key in part]
