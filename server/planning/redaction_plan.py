@@ -100,9 +100,9 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
               for i, r in enumerate(spec.template_rules)]  # fmt: skip
     given += [(f"spec.redaction.rules[{i}]", r, True) for i, r in enumerate(spec.rules)]
     for number, (where, rule, from_request) in enumerate(given):
-        parsed = _server_rule(where, rule, keys, number) if where.startswith(
-            "spec.redaction.policy["
-        ) else _parse_rule(where, rule, keys, number)
+        # The named policy's rules come first: the server's, not the caller's.
+        parse = _server_rule if number < len(policy_rules) else _parse_rule
+        parsed = parse(where, rule, keys, number)
         if isinstance(parsed, ColumnRule):
             columns.append(parsed if from_request else replace(parsed, field=""))
         else:
@@ -153,7 +153,9 @@ def _server_rule(
         raise
     except InvalidArgument as exc:
         description = exc.violations[0].description
-        raise FailedPrecondition(f"server policy rule {where} cannot apply: {description}") from None
+        raise FailedPrecondition(
+            f"server policy rule {where} cannot apply: {description}"
+        ) from None
 
 
 def _parse_rule(

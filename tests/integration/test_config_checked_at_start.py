@@ -109,9 +109,7 @@ def test_client_variables_set_on_the_daemon_are_named_once_at_start(daemon_facto
     daemon.env |= {"SLUICE_TOKEN": CANARY, "SLUICE_TLS_CERT": f"/run/{CANARY}.pem"}
     daemon.start()
     daemon.stop(timeout=20)
-    warnings = [
-        line for line in daemon.log_path.read_text().splitlines() if "SLUICE_TOKEN" in line
-    ]
+    warnings = [line for line in daemon.log_path.read_text().splitlines() if "SLUICE_TOKEN" in line]
     assert len(warnings) == 1, warnings
     assert "WARNING" in warnings[0] and "SLUICE_TLS_CERT, SLUICE_TOKEN" in warnings[0]
     assert "configure the sluice CLI/client, not the daemon" in warnings[0]
