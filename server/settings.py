@@ -760,11 +760,22 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in ("state_dir", *_PATH_LIST_FIELDS):
         if key in raw:
             raw[key] = _relative_to(base, raw[key])
-    if "webhook_ca_file" in raw:
-        raw["webhook_ca_file"] = _relative_to(base, raw["webhook_ca_file"])
+    for key in ("webhook_ca_file", "job_store_sslrootcert"):
+        if key in raw:
+            raw[key] = _relative_to(base, raw[key])
+    if isinstance(raw.get("audit_log"), str) and raw["audit_log"] not in {"", "stderr"}:
+        raw["audit_log"] = str(base / Path(raw["audit_log"]).expanduser())
+    for key in _REFERENCE_FIELDS:
+        if key in raw:
+            raw[key] = _relative_reference(base, raw[key])
+    for table in ("secrets", "hash_keys"):
+        if isinstance(raw.get(table), dict):
+            raw[table] = {k: _relative_reference(base, v) for k, v in raw[table].items()}
     smtp = raw.get("smtp")
     if isinstance(smtp, dict) and "ca_file" in smtp:
         smtp["ca_file"] = _relative_to(base, smtp["ca_file"])
+    if isinstance(smtp, dict) and "password_ref" in smtp:
+        smtp["password_ref"] = _relative_reference(base, smtp["password_ref"])
     tls = raw.get("tls")
     if isinstance(tls, dict):
         for key in ("cert_file", "key_file", "client_ca_file"):
@@ -783,6 +794,25 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             if isinstance(principal, dict) and isinstance(principal.get(key), list):
                 principal[key] = [_relative_root(base, root) for root in principal[key]]
     return raw
+
+
+#: Top-level settings holding a secret reference (a file: one is a path like any other).
+_REFERENCE_FIELDS = (
+    "content_digest_key",
+    "manifest_signing_key",
+    "job_store_password_ref",
+    "webhook_secret_ref",
+)
+
+
+def _relative_reference(base: Path, value: Any) -> Any:
+    """A file:/rawfile: secret reference's relative path, relative to the config file."""
+    if not isinstance(value, str):
+        return value
+    scheme, sep, target = value.partition(":")
+    if not sep or scheme not in {"file", "rawfile"} or not target:
+        return value
+    return f"{scheme}:{base / Path(target).expanduser()}"
 
 
 def _relative_root(base: Path, root: Any) -> Any:

@@ -127,3 +127,30 @@ def test_an_unreadable_job_store_password_names_its_setting(daemon_factory, tmp_
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0, output
     assert f"job_store_password_ref: secret file:{missing} cannot be read" in output, output
+
+
+def test_relative_audit_log_and_secret_files_are_relative_to_the_config_file(  # type: ignore[no-untyped-def]
+    daemon_factory,
+) -> None:
+    """The daemon starts in another folder (the repository): the audit log and the hash
+    key file still live beside its config file, as README says."""
+    daemon: Daemon = daemon_factory(
+        "relative", audit_log="audit.jsonl", hash_keys={"default": "file:keys/hash.key"}
+    )
+    (daemon.root / "keys").mkdir(parents=True)
+    (daemon.root / "keys" / "hash.key").write_bytes(b"h" * 32)
+    daemon.start()
+    source = generate(daemon.sources / "events.parquet", 20, seed=5)
+    spec = ExportClient.build_spec(
+        source=str(source),
+        to=str(daemon.exports),
+        dataset="ev",
+        redaction=pb.Redaction(rules=[pb.RedactionRule(column="email", action="hash")]),
+    )
+    with daemon.channel() as channel:
+        created = export_pb2_grpc.ExportServiceStub(channel).CreateExport(
+            pb.CreateExportRequest(spec=spec), timeout=30
+        )
+    daemon.stop(timeout=20)
+    audit = (daemon.root / "audit.jsonl").read_text()
+    assert created.id in audit, audit
