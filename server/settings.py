@@ -806,13 +806,16 @@ _REFERENCE_FIELDS = (
 
 
 def _relative_reference(base: Path, value: Any) -> Any:
-    """A file:/rawfile: secret reference's relative path, relative to the config file."""
+    """A file:/rawfile: secret reference's relative path, relative to the config file
+    when a file is there. Otherwise left as written: errors show a reference's path only
+    when absolute, since a relative "path" is often a secret pasted after the scheme."""
     if not isinstance(value, str):
         return value
     scheme, sep, target = value.partition(":")
     if not sep or scheme not in {"file", "rawfile"} or not target:
         return value
-    return f"{scheme}:{base / Path(target).expanduser()}"
+    beside = base / Path(target).expanduser()
+    return f"{scheme}:{beside}" if beside.is_file() else value
 
 
 def _relative_root(base: Path, root: Any) -> Any:

@@ -94,16 +94,23 @@ def test_audit_log_ca_files_and_secret_files_in_a_file_are_relative_to_it(tmp_pa
         'content_digest_key = "file:keys/digest.key"\n'
         'manifest_signing_key = "rawfile:/abs/signing.key"\n'
         'hash_keys = { default = "file:hk.key", other = "env:SLUICE_HK" }\n'
-        'secrets = { share = "rawfile:../share.key" }\n',
+        'secrets = { share = "rawfile:../share.key", pasted = "file:no-such.key" }\n',
     )
-    settings = load_settings(path, environ={})
     etc = tmp_path / "etc"
+    for name in ("keys/digest.key", "hk.key", "../share.key"):
+        (etc / name).parent.mkdir(parents=True, exist_ok=True)
+        (etc / name).write_bytes(b"k" * 32)
+    settings = load_settings(path, environ={})
     assert settings.audit_log == str(etc / "audit.jsonl")
     assert settings.job_store_sslrootcert == etc / "pg-ca.pem"
     assert settings.content_digest_key == f"file:{etc / 'keys/digest.key'}"
     assert settings.manifest_signing_key == "rawfile:/abs/signing.key"
     assert settings.hash_keys == {"default": f"file:{etc / 'hk.key'}", "other": "env:SLUICE_HK"}
-    assert settings.secrets == {"share": f"rawfile:{etc / '../share.key'}"}
+    # Not a file there: left as written (errors never show a relative "path").
+    assert settings.secrets == {
+        "share": f"rawfile:{etc / '../share.key'}",
+        "pasted": "file:no-such.key",
+    }
     assert (
         load_settings(_config(tmp_path / "b", 'audit_log = "stderr"\n'), environ={}).audit_log
         == "stderr"
