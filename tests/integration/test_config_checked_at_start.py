@@ -18,22 +18,24 @@ pytestmark = pytest.mark.integration
 CANARY = "CNRYOPSPW5519"
 
 
-def test_a_redaction_policy_with_an_unknown_key_refuses_the_start(daemon_factory) -> None:  # type: ignore[no-untyped-def]
-    policies = {"pii": {"levl": "strict", "rules": [{"column": "email", "action": "drop"}]}}
-    daemon: Daemon = daemon_factory("policy-typo", redaction_policies=policies)
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ({"levl": "strict"}, "redaction_policies: policy 'pii': unknown key(s) levl"),
+        (
+            {"level": "basic", "rules": [{"colum": "email", "action": "drop"}]},
+            "redaction_policies: policy 'pii': rules[0]: unknown key(s) colum",
+        ),
+    ],
+)
+def test_a_redaction_policy_with_an_unknown_key_refuses_the_start(  # type: ignore[no-untyped-def]
+    daemon_factory, policy: dict[str, object], expected: str
+) -> None:
+    daemon: Daemon = daemon_factory("policy-typo", redaction_policies={"pii": policy})
     refused = daemon.serve_refused()
     output = refused.stdout + refused.stderr
     assert refused.returncode == 2, output
-    assert "redaction_policies: policy 'pii': unknown key(s) levl" in output, output
-
-
-def test_a_redaction_policy_rule_with_an_unknown_key_refuses_the_start(daemon_factory) -> None:  # type: ignore[no-untyped-def]
-    policies = {"pii": {"level": "basic", "rules": [{"colum": "email", "action": "drop"}]}}
-    daemon: Daemon = daemon_factory("rule-typo", redaction_policies=policies)
-    refused = daemon.serve_refused()
-    output = refused.stdout + refused.stderr
-    assert refused.returncode == 2, output
-    assert "policy 'pii': rules[0]: unknown key(s) colum" in output, output
+    assert expected in output, output
 
 
 def test_a_server_policy_rule_that_cannot_apply_is_failed_precondition(daemon_factory) -> None:  # type: ignore[no-untyped-def]
