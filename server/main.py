@@ -52,7 +52,13 @@ from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
 from sluice.server.service.server_info import daemon_version
-from sluice.server.settings import Settings, SettingsError, ignored_environment, load_settings
+from sluice.server.settings import (
+    Settings,
+    SettingsError,
+    client_environment,
+    ignored_environment,
+    load_settings,
+)
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
@@ -74,6 +80,12 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     for name in ignored_environment(settings):
         _log.warning("ignoring environment variable %s: not a setting", name)
+    if client_names := client_environment():
+        _log.warning(
+            "ignoring environment variable(s) %s: they configure the sluice CLI/client,"
+            " not the daemon (its TLS is the [tls] table, its tokens [auth])",
+            ", ".join(client_names),
+        )
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)

@@ -227,7 +227,11 @@ def options_from_settings(settings: Settings) -> dict[str, str]:
     its reference: FailedPrecondition when it cannot be read)."""
     password = ""
     if settings.job_store_password_ref:
-        password = resolve_secret(settings.job_store_password_ref).decode().strip()
+        try:
+            password = resolve_secret(settings.job_store_password_ref).decode().strip()
+        except FailedPrecondition as exc:
+            # Name the setting: the operator knows the reference, not where it was set.
+            raise FailedPrecondition(f"job_store_password_ref: {exc.message}") from None
     return connection_options(
         password=password,
         sslmode=settings.job_store_sslmode,
