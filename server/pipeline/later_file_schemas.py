@@ -43,7 +43,14 @@ import pyarrow.parquet as pq
 from sluice.server.errors import quoted, quoted_list
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.fixed_offsets import utc_schema
-from sluice.server.pipeline.narrowed_values import NarrowedColumns, checkable
+from sluice.server.pipeline.narrowed_values import (
+    MANTISSA,
+    SIGNED,
+    TIME_UNITS,
+    UNSIGNED,
+    NarrowedColumns,
+    checkable,
+)
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
 from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
 from sluice.server.storage_errors import storage_errors
@@ -53,17 +60,7 @@ if TYPE_CHECKING:
 
 #: Bytes of a CSV file read for its header (a longer header is left to the reader).
 _HEADER_BYTES = 1024 * 1024
-_SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
-_UNSIGNED: dict[pl.DataType, int] = {
-    pl.UInt8(): 8,
-    pl.UInt16(): 16,
-    pl.UInt32(): 32,
-    pl.UInt64(): 64,
-}
-#: Integers a float holds exactly: up to 2 to the power of its mantissa's bits.
-_MANTISSA: dict[pl.DataType, int] = {pl.Float32(): 24, pl.Float64(): 53}
 _TEXT = (pl.String, pl.Categorical, pl.Enum)
-_TIME_UNITS = ("ms", "us", "ns")
 #: What _loss says of a column whose values are checked as they are converted.
 _CHECKED = "checked by its values"
 
@@ -220,8 +217,8 @@ def _loss(
         return None
     if _widens(have, planned):
         return None
-    if have in _SIGNED or have in _UNSIGNED:
-        bits = _MANTISSA.get(planned)
+    if have in SIGNED or have in UNSIGNED:
+        bits = MANTISSA.get(planned)
         if bits is not None and metadata is not None and _ints_within(metadata, name, 2**bits):
             return None
     if checkable(have, planned):
@@ -245,17 +242,17 @@ def _widens(have: pl.DataType, planned: pl.DataType) -> bool:
             _same_or_widens(h.dtype, p.dtype)
             for h, p in zip(have.fields, planned.fields, strict=True)
         )
-    if have in _SIGNED:
-        bits = _SIGNED[have]
-        return (planned in _SIGNED and _SIGNED[planned] >= bits) or (
-            planned in _MANTISSA and bits - 1 <= _MANTISSA[planned]
+    if have in SIGNED:
+        bits = SIGNED[have]
+        return (planned in SIGNED and SIGNED[planned] >= bits) or (
+            planned in MANTISSA and bits - 1 <= MANTISSA[planned]
         )
-    if have in _UNSIGNED:
-        bits = _UNSIGNED[have]
+    if have in UNSIGNED:
+        bits = UNSIGNED[have]
         return (
-            (planned in _UNSIGNED and _UNSIGNED[planned] >= bits)
-            or (planned in _SIGNED and _SIGNED[planned] > bits)
-            or (planned in _MANTISSA and bits <= _MANTISSA[planned])
+            (planned in UNSIGNED and UNSIGNED[planned] >= bits)
+            or (planned in SIGNED and SIGNED[planned] > bits)
+            or (planned in MANTISSA and bits <= MANTISSA[planned])
         )
     if have == pl.Float32():
         return planned == pl.Float64()
@@ -305,7 +302,7 @@ def _polars_types(schema: pa.Schema) -> pl.Schema | str:
 
 
 def _finer(have: str | None, planned: str | None) -> bool:
-    return _TIME_UNITS.index(planned or "us") >= _TIME_UNITS.index(have or "us")
+    return TIME_UNITS.index(planned or "us") >= TIME_UNITS.index(have or "us")
 
 
 def _needs_statistics(types: pl.Schema, planned: pl.Schema, columns: Sequence[str]) -> bool:

@@ -15,8 +15,8 @@ import polars as pl
 from sluice.server.errors import quoted
 from sluice.server.pipeline.bad_rows import SourceDataError
 
-_SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
-_UNSIGNED: dict[pl.DataType, int] = {
+SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
+UNSIGNED: dict[pl.DataType, int] = {
     pl.UInt8(): 8,
     pl.UInt16(): 16,
     pl.UInt32(): 32,
@@ -24,8 +24,8 @@ _UNSIGNED: dict[pl.DataType, int] = {
 }
 _FLOATS = (pl.Float32(), pl.Float64())
 #: Integers a float holds exactly: up to 2 to the power of its mantissa's bits.
-_MANTISSA: dict[pl.DataType, int] = {pl.Float32(): 24, pl.Float64(): 53}
-_TIME_UNITS = ("ms", "us", "ns")
+MANTISSA: dict[pl.DataType, int] = {pl.Float32(): 24, pl.Float64(): 53}
+TIME_UNITS = ("ms", "us", "ns")
 
 
 def checkable(have: pl.DataType, planned: pl.DataType) -> bool:
@@ -37,14 +37,14 @@ def checkable(have: pl.DataType, planned: pl.DataType) -> bool:
         )
     if isinstance(have, pl.Duration) and isinstance(planned, pl.Duration):
         return _coarser(have.time_unit, planned.time_unit)
-    integer = planned in _SIGNED or planned in _UNSIGNED
+    integer = planned in SIGNED or planned in UNSIGNED
     if have in _FLOATS and integer:
         return True
-    return (have in _SIGNED or have in _UNSIGNED) and planned in _MANTISSA
+    return (have in SIGNED or have in UNSIGNED) and planned in MANTISSA
 
 
 def _coarser(have: str | None, planned: str | None) -> bool:
-    return _TIME_UNITS.index(planned or "us") < _TIME_UNITS.index(have or "us")
+    return TIME_UNITS.index(planned or "us") < TIME_UNITS.index(have or "us")
 
 
 class NarrowedColumns:
@@ -75,19 +75,19 @@ def _changes(series: pl.Series, planned: pl.DataType) -> bool:
     if values.is_empty():
         return False
     if isinstance(have, pl.Datetime | pl.Duration):
-        steps = _TIME_UNITS.index(have.time_unit or "us")
-        steps -= _TIME_UNITS.index(getattr(planned, "time_unit", None) or "us")
+        steps = TIME_UNITS.index(have.time_unit or "us")
+        steps -= TIME_UNITS.index(getattr(planned, "time_unit", None) or "us")
         return bool((values.to_physical() % (1000**steps) != 0).any())
     if have in _FLOATS:
-        if planned in _SIGNED:
-            low, high = -(2 ** (_SIGNED[planned] - 1)), 2 ** (_SIGNED[planned] - 1)
+        if planned in SIGNED:
+            low, high = -(2 ** (SIGNED[planned] - 1)), 2 ** (SIGNED[planned] - 1)
         else:
-            low, high = 0, 2 ** _UNSIGNED[planned]
+            low, high = 0, 2 ** UNSIGNED[planned]
         values = values.cast(pl.Float64)
         # NaN and infinities fail every comparison below but the first.
         outside = ~values.is_finite() | (values < float(low)) | (values >= float(high))
         return bool((outside | (values != values.floor())).any())
-    bound = 2 ** _MANTISSA[planned]
-    if have in _UNSIGNED:
+    bound = 2 ** MANTISSA[planned]
+    if have in UNSIGNED:
         return bool((values > bound).any())
     return bool(((values > bound) | (values < -bound)).any())
