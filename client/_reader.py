@@ -79,7 +79,9 @@ class Keys:
 class ExportReader:
     """Opens the manifest at `manifest_uri` (a path, file:// or fsspec URL) and verifies
     its signature: against `public_key` when given (then a signature is required), else
-    against `published_key()` (the server's key) when manifest.json.sig exists."""
+    against `published_key()` (the server's key) when manifest.json.sig exists. A
+    manifest without one is refused when `published_key()` names a key (the server signs:
+    the signature may have been removed along with an edit), unless `allow_unsigned`."""
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class ExportReader:
         *,
         public_key: Ed25519PublicKey | None = None,
         published_key: Callable[[], str] | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         refusal = readable_uri_refusal(manifest_uri)
         if refusal is not None:
@@ -105,7 +108,7 @@ class ExportReader:
                 self._manifest_path = manifest_key(self._manifest_path)
         self._folder = posixpath.dirname(self._manifest_path)
         raw = self._read_small(self._manifest_path, "manifest")
-        self.signed = self._check_signature(raw, public_key, published_key)
+        self.signed = self._check_signature(raw, public_key, published_key, allow_unsigned)
         try:
             self.manifest = Manifest.from_json(raw)
         except ManifestError as exc:
@@ -149,6 +152,7 @@ class ExportReader:
         manifest: bytes,
         public_key: Ed25519PublicKey | None,
         published_key: Callable[[], str] | None,
+        allow_unsigned: bool,
     ) -> bool:
         signature_path = signature_key(self._manifest_path)
         failing = f"cannot look for signature {signature_path}"
@@ -158,6 +162,12 @@ class ExportReader:
             if public_key is not None:
                 raise ExportReadError(
                     "the manifest is not signed (no manifest.json.sig) but a public key was given"
+                )
+            if not allow_unsigned and published_key is not None and published_key():
+                raise ExportReadError(
+                    "the manifest is not signed (no manifest.json.sig), yet the server signs "
+                    "manifests: its signature was removed (with an edit?), or it was made "
+                    "before the server signed; pass --allow-unsigned to read it anyway"
                 )
             return False
         if public_key is None:

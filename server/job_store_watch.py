@@ -14,9 +14,10 @@ threads of its own, for what must not wait on the store when it is down.
 - Versions: a store whose schema became newer than this binary's (a newer replica
   migrated it while this one ran) is reported once through `on_newer_schema`, with the
   one-line message naming both versions; main stops the daemon then.
-- Shutdown: when exports did not checkpoint within the grace, `silent_store` tells main
-  whether the store was why (it did not answer one last bounded check), so the last
-  line says so rather than leaving it to threads the exit may cut short.
+- Shutdown: `probe_store` begins one check as the daemon begins to stop; when exports
+  did not checkpoint within the grace, it tells main whether the store was why, so the
+  last line says so rather than leaving it to threads the exit may cut short, and the
+  stop waits no longer for it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ CHECK_SECONDS: Final = 2.0
 UNREADY_AFTER_SECONDS: Final = 10.0
 #: Longest a scrape waits for its check.
 SCRAPE_WAIT_SECONDS: Final = 2.0
-#: Longest shutdown waits to learn whether the store answers.
-LAST_CHECK_SECONDS: Final = 1.0
 #: How often readiness is re-judged while a check has not returned (a store that stops
 #: answering mid-statement).
 _JUDGE_SECONDS: Final = 1.0
@@ -200,10 +199,11 @@ def migrated_past(status: SchemaStatus) -> str:
     )
 
 
-def silent_store(store: JobStore, timeout: float = LAST_CHECK_SECONDS) -> str | None:
-    """Why the store does not answer one check within `timeout` (one line, no values),
-    or None when it answers. The check runs on a thread of its own, left behind when it
-    takes longer: a store whose network drops packets holds it up to its own timeouts."""
+def probe_store(store: JobStore) -> Callable[[], str | None]:
+    """Begin one check of the store on a thread of its own (left behind if it hangs: a
+    store whose network drops packets holds it up to its own timeouts). The function
+    returned says, without waiting, why the store did not answer it (one line, no
+    values), or None when it answered."""
     failure: list[str] = []
     answered = threading.Event()
 
@@ -215,6 +215,10 @@ def silent_store(store: JobStore, timeout: float = LAST_CHECK_SECONDS) -> str | 
         answered.set()
 
     threading.Thread(target=check, name="job-store-last-check", daemon=True).start()
-    if not answered.wait(timeout):
-        return f"the job store did not answer within {timeout:.0f} s"
-    return failure[0] if failure else None
+
+    def silent() -> str | None:
+        if not answered.is_set():
+            return "the job store did not answer a check begun when the daemon began to stop"
+        return failure[0] if failure else None
+
+    return silent

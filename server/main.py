@@ -29,7 +29,7 @@ from sluice.server.execution.key_changes import index_base_key
 from sluice.server.execution.signing import load_signer
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
-from sluice.server.job_store_watch import JobStoreWatch, silent_store
+from sluice.server.job_store_watch import JobStoreWatch, probe_store
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
@@ -52,7 +52,13 @@ from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
 from sluice.server.service.server_info import daemon_version
-from sluice.server.settings import Settings, SettingsError, ignored_environment, load_settings
+from sluice.server.settings import (
+    Settings,
+    SettingsError,
+    client_environment,
+    ignored_environment,
+    load_settings,
+)
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
@@ -74,6 +80,12 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     for name in ignored_environment(settings):
         _log.warning("ignoring environment variable %s: not a setting", name)
+    if client_names := client_environment():
+        _log.warning(
+            "ignoring environment variable(s) %s: they configure the sluice CLI/client,"
+            " not the daemon (its TLS is the [tls] table, its tokens [auth])",
+            ", ".join(client_names),
+        )
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)
@@ -260,6 +272,9 @@ def _run(settings: Settings) -> int:
     # the exports' grace (15.3 s with shutdown_grace_seconds = 10). The background
     # loops are told first and joined last, with what is left.
     deadline = time.monotonic() + settings.shutdown_grace_seconds
+    # Whether the store answers, asked now, within the grace: the exports' own words
+    # about an outage come from threads the exit may cut short.
+    store_silent = probe_store(store)
     watch.stop()
     set_not_serving(health_servicer)
     scheduler.stop(timeout=0)
@@ -275,9 +290,7 @@ def _run(settings: Settings) -> int:
         metrics.stop()
     if tracing is not None:
         tracing.shutdown()
-    # Asked before the store closes: the exports' own words about an outage come from
-    # threads the exit may cut short.
-    silent = None if clean else silent_store(store)
+    silent = None if clean else store_silent()
     store.close()
     if audit is not None:
         audit.close()

@@ -19,6 +19,7 @@ inside `allowed_source_roots`, its database must be a sqlite:/duckdb: file there
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -50,6 +51,22 @@ class NamedSource(BaseModel):
     id_column: str = ""
     #: What the data is, for people choosing a source (ListSources shows it).
     description: str = ""
+
+    @field_validator("uri")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        try:
+            password = urlsplit(value).password if "://" in value else None
+        except ValueError:
+            password = None
+        if password is not None:
+            # Never echoed: the config file (a chart's ConfigMap) is no place for it.
+            raise ValueError(
+                "must not hold a password (user:password@): name a profile in `profile`"
+                " that holds it by reference (source_profiles.NAME.password_ref for a"
+                " database, storage_profiles.NAME for s3:// and az://)"
+            )
+        return value
 
     @field_validator("format")
     @classmethod

@@ -31,6 +31,7 @@ from sluice.secrets import SecretRef
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
+from sluice.server.redaction_policy_config import check_policies
 from sluice.server.replica import default_replica_id
 from sluice.server.source_profiles import SourceProfile
 from sluice.server.templates import TemplateConfig, check_template_names
@@ -171,6 +172,12 @@ def _secret_reference(value: str) -> str:
         # likeliest mistake here (pasted for the reference, or after its "env:").
         SecretRef(value)
     return value
+
+
+def _is_port(text: str) -> bool:
+    """A TCP port: larger numbers were taken modulo 65536 by one listener, raised an
+    OverflowError traceback in another."""
+    return text.isascii() and text.isdigit() and int(text) <= 65535
 
 
 def is_loopback_host(host: str) -> bool:
@@ -404,6 +411,24 @@ class Settings(BaseModel):
     #: person. Config file only. Without it, subject packages are refused.
     gdpr: GdprConfig | None = None
 
+    @field_validator("redaction_policies")
+    @classmethod
+    def _policies_readable(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Otherwise the first caller naming a broken policy was refused, blamed for it.
+        return check_policies(value)
+
+    @field_validator("secrets", "hash_keys")
+    @classmethod
+    def _named_secret_references(cls, value: dict[str, str]) -> dict[str, str]:
+        # Checked here, not when a request first uses one: a pasted secret never waits
+        # in the config for a caller to trip over it (and is never echoed).
+        for name, reference in value.items():
+            try:
+                SecretRef(reference)
+            except ValueError as exc:
+                raise ValueError(f"entry {name[:40]!r}: {exc}") from None
+        return value
+
     @field_validator("sources")
     @classmethod
     def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
@@ -520,16 +545,16 @@ class Settings(BaseModel):
     @classmethod
     def _address_has_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError("must be HOST:PORT")
+        if not sep or not host or not _is_port(port):
+            raise ValueError("must be HOST:PORT (PORT 0-65535)")
         return value
 
     @field_validator("metrics_address", "health_address")
     @classmethod
     def _optional_address(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if value and (not sep or not host or not port.isdigit()):
-            raise ValueError("must be HOST:PORT, or empty to turn it off")
+        if value and (not sep or not host or not _is_port(port)):
+            raise ValueError("must be HOST:PORT (PORT 0-65535), or empty to turn it off")
         return value
 
     @field_validator("otel_endpoint")
@@ -735,11 +760,22 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in ("state_dir", *_PATH_LIST_FIELDS):
         if key in raw:
             raw[key] = _relative_to(base, raw[key])
-    if "webhook_ca_file" in raw:
-        raw["webhook_ca_file"] = _relative_to(base, raw["webhook_ca_file"])
+    for key in ("webhook_ca_file", "job_store_sslrootcert"):
+        if key in raw:
+            raw[key] = _relative_to(base, raw[key])
+    if isinstance(raw.get("audit_log"), str) and raw["audit_log"] not in {"", "stderr"}:
+        raw["audit_log"] = str(base / Path(raw["audit_log"]).expanduser())
+    for key in _REFERENCE_FIELDS:
+        if key in raw:
+            raw[key] = _relative_reference(base, raw[key])
+    for table in ("secrets", "hash_keys"):
+        if isinstance(raw.get(table), dict):
+            raw[table] = {k: _relative_reference(base, v) for k, v in raw[table].items()}
     smtp = raw.get("smtp")
     if isinstance(smtp, dict) and "ca_file" in smtp:
         smtp["ca_file"] = _relative_to(base, smtp["ca_file"])
+    if isinstance(smtp, dict) and "password_ref" in smtp:
+        smtp["password_ref"] = _relative_reference(base, smtp["password_ref"])
     tls = raw.get("tls")
     if isinstance(tls, dict):
         for key in ("cert_file", "key_file", "client_ca_file"):
@@ -758,6 +794,28 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             if isinstance(principal, dict) and isinstance(principal.get(key), list):
                 principal[key] = [_relative_root(base, root) for root in principal[key]]
     return raw
+
+
+#: Top-level settings holding a secret reference (a file: one is a path like any other).
+_REFERENCE_FIELDS = (
+    "content_digest_key",
+    "manifest_signing_key",
+    "job_store_password_ref",
+    "webhook_secret_ref",
+)
+
+
+def _relative_reference(base: Path, value: Any) -> Any:
+    """A file:/rawfile: secret reference's relative path, relative to the config file
+    when a file is there. Otherwise left as written: errors show a reference's path only
+    when absolute, since a relative "path" is often a secret pasted after the scheme."""
+    if not isinstance(value, str):
+        return value
+    scheme, sep, target = value.partition(":")
+    if not sep or scheme not in {"file", "rawfile"} or not target:
+        return value
+    beside = base / Path(target).expanduser()
+    return f"{scheme}:{beside}" if beside.is_file() else value
 
 
 def _relative_root(base: Path, root: Any) -> Any:
@@ -792,6 +850,17 @@ def ignored_environment(settings: Settings, environ: Mapping[str, str] | None = 
         and name[len(ENV_PREFIX) :].lower() not in Settings.model_fields
         and name not in referenced
     )
+
+
+#: Client variables an operator may set on the daemon expecting it to use them.
+_CLIENT_ONLY_ENV: Final = ("SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY", "SLUICE_TOKEN")
+
+
+def client_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The client's SLUICE_* variables set here: the daemon never reads them (its TLS is
+    the [tls] table, its tokens [auth]), so a daemon given them runs without either."""
+    present = os.environ if environ is None else environ
+    return [name for name in _CLIENT_ONLY_ENV if name in present]
 
 
 def _strings(value: object) -> list[str]:

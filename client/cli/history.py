@@ -40,7 +40,8 @@ STORAGE_PROFILE = click.option(
 @_JSON
 def verify(export: str, storage_profile: str, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
-    Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files.
+    Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files;
+    on a daemon that signs manifests, also when manifest.json does not verify under its key.
     The export is named by id, by its manifest.json (path or URL) or by its folder."""
     with cli_state().client() as sluice:
         report = sluice.verify(
@@ -53,6 +54,9 @@ def verify(export: str, storage_profile: str, as_json: bool) -> None:
         for path in report.missing:
             out.print(f"missing  {path}")
         for chunk in report.corrupt:
+            if chunk.mismatch == "signature":  # actual: what is wrong, in words
+                out.print(f"corrupt  {chunk.path}: {chunk.actual} (key {chunk.expected})")
+                continue
             out.print(
                 f"corrupt  {chunk.path} ({chunk.mismatch} {chunk.actual} != {chunk.expected})"
             )

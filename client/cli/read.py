@@ -61,6 +61,13 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
     help="Ed25519 key the manifest must be signed with (PEM file or base64). Default: "
     "verify a manifest.json.sig against the key the server (--server) publishes.",
 )
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Read a manifest without manifest.json.sig although the --server daemon signs "
+    "manifests (one made before it signed). Without --server, unsigned manifests are read "
+    "unless --public-key is given.",
+)
 def read_export(
     manifest_uri: str,
     identity_files: tuple[Path, ...],
@@ -68,6 +75,7 @@ def read_export(
     output: str,
     fmt: str | None,
     public_key: str,
+    allow_unsigned: bool,
 ) -> None:
     """Read an export back: give its manifest.json (path or URL), its folder, or its
     export id (the daemon says where its manifest is).
@@ -99,7 +107,14 @@ def read_export(
         uri = resolve_manifest(export_ref(manifest_uri), cli_state().client)
         signer = _public_key(public_key) if public_key else None
         try:
-            reader = ExportReader(uri, keys, public_key=signer, published_key=_published_key)
+            reader = ExportReader(
+                uri,
+                keys,
+                public_key=signer,
+                published_key=_published_key,
+                # Without a server named, no key is known to require a signature.
+                allow_unsigned=allow_unsigned or cli_state().server is None,
+            )
         except ImportError as exc:
             # fsspec imports a URL's storage library (s3fs, adlfs) when first asked for it.
             scheme = uri.partition("://")[0]
@@ -154,5 +169,5 @@ def _published_key() -> str:
             return sluice.server_info().manifest_signing_public_key
     except SluiceError as exc:
         raise ExportReadError(
-            f"the manifest is signed; cannot get the server's public key ({exc}); pass --public-key"
+            f"cannot get the server's manifest signing key ({exc}); pass --public-key"
         ) from None

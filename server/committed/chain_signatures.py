@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sluice.format.layout import SIGNATURE_NAME, signature_key
-from sluice.format.signatures import SignatureError, SignedByAnotherKey, verify
+from sluice.format.layout import SIGNATURE_NAME
+from sluice.format.signatures import SignedByAnotherKey
 from sluice.server.committed.catalog import CommittedExport, describe, exports_by
+from sluice.server.committed.manifest_signatures import folder_mismatch, signature_problem
 from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
-from sluice.server.errors import DataLoss, FailedPrecondition, NotFound
-from sluice.server.storage_errors import storage_errors
+from sluice.server.errors import DataLoss, FailedPrecondition
 from sluice.sinks.base import Sink
 
 _NEW_CHAIN = "start a new chain with a full export"
@@ -56,10 +56,12 @@ def verified_parent(
     if not parent.signed:
         signed_ancestor = _signed_ancestor(parent, exports)
         if signed_ancestor:
-            raise DataLoss(
+            # DATA_LOSS when this server signs (it would have signed the parent, had it
+            # made it then); without a key it cannot tell, so it is a precondition.
+            raise (FailedPrecondition if signing_key is None else DataLoss)(
                 f"{name} has no {SIGNATURE_NAME}, yet its chain is signed (export "
-                f"{signed_ancestor} is): its signature was removed or its manifest replaced; "
-                f"restore it, or {_NEW_CHAIN}"
+                f"{signed_ancestor} is): its signature was removed, its manifest replaced, "
+                f"or it was made while this server did not sign; restore it, or {_NEW_CHAIN}"
             )
         if signing_key is None:
             return parent  # an unsigned chain continued by a server that signs nothing
@@ -74,27 +76,24 @@ def verified_parent(
         )
     raw = read_manifest_bytes(sink, parent.manifest_key)
     try:
-        with storage_errors(), sink.open(signature_key(parent.manifest_key)) as handle:
-            signature = handle.read()
-    except NotFound:
-        raise DataLoss(f"{name}: its {SIGNATURE_NAME} was removed while it was read") from None
-    try:
-        verify(raw, signature, signing_key)
+        problem = signature_problem(sink, parent.manifest_key, raw, signing_key)
     except SignedByAnotherKey as exc:
         raise FailedPrecondition(
             f"{name}: {exc}; configure the key that signed the chain, or {_NEW_CHAIN}"
         ) from None
-    except SignatureError as exc:
-        raise DataLoss(f"{name} fails its signature check: {exc}") from None
+    if problem:
+        raise DataLoss(f"{name} {problem}")
     verified = describe(parent.manifest_key, parse_manifest(raw, parent.manifest_key), signed=True)
     # A signed manifest copied from another export (an older night's, with its
     # signature) verifies too: it must be the one of the folder it is stored in.
-    if (verified.export_id, verified.dataset, verified.created_by) != (
-        parent.manifest_key.split("/")[1],
-        parent.manifest_key.split("/")[0],
-        parent.created_by,
-    ):
-        raise DataLoss(f"{name} holds the signed manifest of export {verified.export_id}")
+    mismatch = folder_mismatch(parent.manifest_key, verified.export_id, verified.dataset)
+    if not mismatch and verified.created_by != parent.created_by:
+        mismatch = (
+            f"holds a signed manifest created by {verified.created_by!r}, not by "
+            f"{parent.created_by!r}"
+        )
+    if mismatch:
+        raise DataLoss(f"{name} {mismatch}")
     return verified
 
 

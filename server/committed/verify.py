@@ -10,8 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.format.layout import METADATA_NAMES
-from sluice.server.committed.manifests import read_manifest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sluice.format.layout import MANIFEST_NAME, METADATA_NAMES
+from sluice.format.manifest import Manifest
+from sluice.format.signatures import SignedByAnotherKey, key_id
+from sluice.server.committed.manifest_signatures import folder_mismatch, signature_problem
+from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
 from sluice.server.storage_errors import storage_errors, translate_storage_error
 from sluice.sinks.base import Sink, join_key
 from sluice.sinks.errors import IntegrityError, ObjectNotFound, StorageError
@@ -22,7 +27,8 @@ READ_BLOCK = 8 * 1024 * 1024
 @dataclass(frozen=True)
 class CorruptChunk:
     path: str
-    #: "size" or "sha256".
+    #: "size", "sha256" or "signature" (manifest.json does not verify under the server's
+    #: signing key: expected is the key's id, actual what is wrong).
     mismatch: str
     expected: str
     actual: str
@@ -45,12 +51,22 @@ class VerifyReport:
         return not (self.missing or self.corrupt or self.extra or self.temporaries)
 
 
-def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
-    """Check every chunk the manifest lists, and look for objects it does not list."""
-    manifest = read_manifest(sink, manifest_key)
+def verify_export(
+    sink: Sink, manifest_key: str, signing_key: Ed25519PublicKey | None = None
+) -> VerifyReport:
+    """Check every chunk the manifest lists, and look for objects it does not list. When
+    the server signs manifests (`signing_key`: the public half of its key), the manifest
+    must verify under it (read once: the chunks are checked against the bytes that
+    verified); one that does not is corrupt (path manifest.json, mismatch "signature")."""
+    raw = read_manifest_bytes(sink, manifest_key)
+    manifest = parse_manifest(raw, manifest_key)
     folder = manifest_key.rpartition("/")[0]
     missing: list[str] = []
     corrupt: list[CorruptChunk] = []
+    if signing_key is not None:
+        problem = _signature_problem(sink, manifest_key, raw, manifest, signing_key)
+        if problem:
+            corrupt.append(CorruptChunk(MANIFEST_NAME, "signature", key_id(signing_key), problem))
     checked = checked_bytes = 0
     for entry in manifest.stored_entries():
         path = entry.path
@@ -89,6 +105,16 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
         extra=tuple(extra),
         temporaries=tuple(key.rpartition("/")[2] for key in temporaries),
     )
+
+
+def _signature_problem(
+    sink: Sink, manifest_key: str, raw: bytes, manifest: Manifest, signing_key: Ed25519PublicKey
+) -> str:
+    try:
+        problem = signature_problem(sink, manifest_key, raw, signing_key)
+    except SignedByAnotherKey as exc:
+        return str(exc)
+    return problem or folder_mismatch(manifest_key, manifest.export_id, manifest.dataset)
 
 
 def _measure(sink: Sink, key: str) -> tuple[int, str]:

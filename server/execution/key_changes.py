@@ -193,6 +193,7 @@ def detect_changes(
             needed=deletions_need_guard(
                 plan.increment, plan.source_schema, plan.schema, plan.redactor
             ),
+            parent_rows=parent_index.rows if parent_index is not None else -1,
         )
         changes = _Comparison(
             plan, sink, keys, _Deletions(guard, tombstones), before_commit, check_fingerprint

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from typing import TypeVar
 
+import polars as pl
+
 from sluice.server.errors import Interrupted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.prefetch import prefetched
@@ -90,7 +92,9 @@ def source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> 
         )
     except Interrupted:
         raise
-    except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - progress is
+        # optional; the export is not. Polars' scan panics on a later file's column it
+        # cannot hold (run-end encoded): the reader's survey names it (unreadable_columns).
         # The type only: Polars' message can quote the row it stumbled on.
         _log.warning("cannot count source rows for progress (%s)", type(exc).__name__)
         return 0

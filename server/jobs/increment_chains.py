@@ -33,8 +33,12 @@ class IncrementRunning(FailedPrecondition):
     transient = True
 
 
+#: IncrementalSpec.mode of an increment (the job stores look for it in stored specs).
+INCREMENT_MODE = "incremental"
+
+
 def is_increment(spec: ExportSpec) -> bool:
-    return spec.incremental.mode == "incremental"
+    return spec.incremental.mode == INCREMENT_MODE
 
 
 def _chain(spec: ExportSpec, creator: str) -> tuple[str, str, str, str]:
@@ -76,8 +80,8 @@ def check_one_increment(
 
 def refuse_second_increment(new: NewJob, unfinished: Iterable[Job]) -> None:
     """FailedPrecondition when `new` is an increment and `unfinished` (the store's
-    queued and running exports, read in the transaction creating `new`) holds another
-    increment of its chain."""
+    queued and running exports, read in the transaction creating `new`; at least those of
+    its creator and dataset) holds another increment of its chain."""
     if is_increment(new.spec):
         _refuse_rival(new.spec, new.created_by, unfinished, new.id, UNFINISHED_STATES, False)
 

@@ -56,7 +56,11 @@ from sluice.server.jobs.attempts import (
     requeue_values,
     transition_end_values,
 )
-from sluice.server.jobs.increment_chains import refuse_second_increment
+from sluice.server.jobs.increment_chains import (
+    INCREMENT_MODE,
+    is_increment,
+    refuse_second_increment,
+)
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
@@ -224,7 +228,11 @@ def options_from_settings(settings: Settings) -> dict[str, str]:
     its reference: FailedPrecondition when it cannot be read)."""
     password = ""
     if settings.job_store_password_ref:
-        password = resolve_secret(settings.job_store_password_ref).decode().strip()
+        try:
+            password = resolve_secret(settings.job_store_password_ref).decode().strip()
+        except FailedPrecondition as exc:
+            # Name the setting: the operator knows the reference, not where it was set.
+            raise FailedPrecondition(f"job_store_password_ref: {exc.message}") from None
     return connection_options(
         password=password,
         sslmode=settings.job_store_sslmode,
@@ -338,8 +346,10 @@ class PostgresJobStore:
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if inserted == 1:
                 # Under the create lock: two increments of one chain created at once
-                # (two replicas) make one export.
-                refuse_second_increment(new, self._unfinished(db))
+                # (two replicas) make one export. Only an increment looks, and only at
+                # the unfinished increments of its creator and dataset.
+                if is_increment(new.spec):
+                    refuse_second_increment(new, self._unfinished_increments(db, new))
                 db.cursor().executemany(
                     INSERT_LABEL_SQL.replace("?", "%s").encode(),
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
@@ -617,6 +627,24 @@ class PostgresJobStore:
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
             " ORDER BY created_at, id".encode(),
             (sorted(s.value for s in UNFINISHED_STATES),),
+        ).fetchall()
+        return [job_from_row(row, _utc) for row in rows]
+
+    @staticmethod
+    def _unfinished_increments(db: Conn, new: NewJob) -> Sequence[Job]:
+        """The unfinished increments that may be of `new`'s chain: same creator and
+        dataset (the destination's spellings are compared by refuse_second_increment)."""
+        rows = db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s) AND created_by = %s"
+            " AND spec_json::jsonb #>> '{destination,dataset}' = %s"
+            " AND spec_json::jsonb #>> '{incremental,mode}' = %s"
+            " ORDER BY created_at, id".encode(),
+            (
+                sorted(s.value for s in UNFINISHED_STATES),
+                new.created_by,
+                new.spec.destination.dataset,
+                INCREMENT_MODE,
+            ),
         ).fetchall()
         return [job_from_row(row, _utc) for row in rows]
 

@@ -42,7 +42,11 @@ from sluice.server.jobs.attempts import (
     requeue_values,
     transition_end_values,
 )
-from sluice.server.jobs.increment_chains import refuse_second_increment
+from sluice.server.jobs.increment_chains import (
+    INCREMENT_MODE,
+    is_increment,
+    refuse_second_increment,
+)
 from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
@@ -193,8 +197,10 @@ class SQLiteJobStore:
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if cursor.rowcount == 1:
                 # In the transaction (IMMEDIATE: creates are serialised): two increments
-                # of one chain created at once make one export.
-                refuse_second_increment(new, self._unfinished(db))
+                # of one chain created at once make one export. Only an increment looks,
+                # and only at the unfinished increments of its creator and dataset.
+                if is_increment(new.spec):
+                    refuse_second_increment(new, self._unfinished_increments(db, new))
                 db.executemany(
                     INSERT_LABEL_SQL,
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
@@ -441,6 +447,21 @@ class SQLiteJobStore:
             f" WHERE state IN ({', '.join('?' * len(states))})"
             " ORDER BY created_at, id",
             states,
+        ).fetchall()
+        return [job_from_row(row, _optional_time) for row in rows]
+
+    @staticmethod
+    def _unfinished_increments(db: sqlite3.Connection, new: NewJob) -> Sequence[Job]:
+        """The unfinished increments that may be of `new`'s chain: same creator and
+        dataset (the destination's spellings are compared by refuse_second_increment)."""
+        states = sorted(s.value for s in UNFINISHED_STATES)
+        rows = db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs"
+            f" WHERE state IN ({', '.join('?' * len(states))}) AND created_by = ?"
+            " AND json_extract(spec_json, '$.destination.dataset') = ?"
+            " AND json_extract(spec_json, '$.incremental.mode') = ?"
+            " ORDER BY created_at, id",
+            (*states, new.created_by, new.spec.destination.dataset, INCREMENT_MODE),
         ).fetchall()
         return [job_from_row(row, _optional_time) for row in rows]
 

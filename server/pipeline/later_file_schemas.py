@@ -15,8 +15,17 @@ differ, unless nothing is lost:
 - a type is fine when it converts without loss: the same type, a null column, a wider
   integer or float, an integer a float holds exactly (Parquet: every row group's
   minimum and maximum within the float's mantissa), a finer time unit, text as
-  categories. A declared type governs (its column is not compared). CSV files are
-  compared by their header only: their values are parsed with the plan's types.
+  categories, a list, array or struct of such types. A declared type governs (its
+  column is not compared). CSV files are compared by their header only: their values
+  are parsed with the plan's types;
+- a type narrower only in form (nanoseconds planned as microseconds, floats as
+  integers, integers beyond a float's mantissa) is accepted, and its values are checked
+  as its batches are converted (narrowed_values): the file fails only at a value that
+  would change;
+- a column of a type Polars cannot hold fails with unreadable_columns' message.
+
+A glob's Parquet and IPC footers are compared by the reader's survey (survey_files),
+before its first row, so a differing file fails the export before any chunk is written.
 
 NDJSON files are not compared here: they have their own late-field rule (ndjson_fields).
 """
@@ -24,7 +33,7 @@ NDJSON files are not compared here: they have their own late-field rule (ndjson_
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -34,22 +43,26 @@ import pyarrow.parquet as pq
 from sluice.server.errors import quoted, quoted_list
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.fixed_offsets import utc_schema
+from sluice.server.pipeline.narrowed_values import (
+    MANTISSA,
+    SIGNED,
+    TIME_UNITS,
+    UNSIGNED,
+    NarrowedColumns,
+    checkable,
+)
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
 from sluice.server.storage_errors import storage_errors
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 #: Bytes of a CSV file read for its header (a longer header is left to the reader).
 _HEADER_BYTES = 1024 * 1024
-_SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
-_UNSIGNED: dict[pl.DataType, int] = {
-    pl.UInt8(): 8,
-    pl.UInt16(): 16,
-    pl.UInt32(): 32,
-    pl.UInt64(): 64,
-}
-#: Integers a float holds exactly: up to 2 to the power of its mantissa's bits.
-_MANTISSA: dict[pl.DataType, int] = {pl.Float32(): 24, pl.Float64(): 53}
 _TEXT = (pl.String, pl.Categorical, pl.Enum)
-_TIME_UNITS = ("ms", "us", "ns")
+#: What _loss says of a column whose values are checked as they are converted.
+_CHECKED = "checked by its values"
 
 
 class FileSchemaCheck:
@@ -70,28 +83,40 @@ class FileSchemaCheck:
         self.extra_allowed = not every_column
         self.declared = frozenset(declared)
         self.first_file = first_file
-        self._fine: set[pa.Schema] = set()
+        self._fine: dict[pa.Schema, None] = {}
 
-    def stored(self, file: str, schema: pa.Schema, metadata: pq.FileMetaData | None) -> None:
+    def stored(
+        self, file: str, schema: pa.Schema, metadata: pq.FileMetaData | None
+    ) -> NarrowedColumns | None:
         """Check a Parquet or IPC file's stored schema (`metadata`: a Parquet file's
-        footer, whose statistics say whether its integers fit a planned float)."""
+        footer, whose statistics can spare checking its integers' values against a
+        planned float). Returns the columns whose values must be checked as they are
+        converted (narrowed_values), None when none."""
         schema = utc_schema(schema.remove_metadata())
         if schema in self._fine:
-            return  # a glob's files mostly share one schema: converted and checked once
-        try:
-            types = pl.from_arrow(schema.empty_table()).schema  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - a type Polars cannot hold: unreadable_columns
-            return
-        differences = self._names(list(types))
-        for name in self.columns:
-            if name in types and name in self.schema and name not in self.declared:
-                loss = _loss(types[name], self.schema[name], name, metadata)
-                if loss is not None:
-                    differences.append(f"column {quoted(name)} {loss}")
+            return self._fine[schema]  # a glob's files mostly share one schema
+        differences = self._names(schema.names)
+        read = pa.schema([f for f in schema if f.name in self.columns and f.name in self.schema])
+        types = _polars_types(read)
+        if isinstance(types, str):
+            raise SourceDataError(f"{file}: {types}")
+        checked: dict[str, pl.DataType] = {}
+        for name, have in types.items():
+            if name in self.declared:
+                continue
+            planned = self.schema[name]
+            loss = _loss(have, planned, name, metadata)
+            if loss is _CHECKED:
+                checked[name] = planned
+            elif loss is not None:
+                differences.append(f"column {quoted(name)} {loss}")
         if differences:
             raise self._error(file, differences)
-        if metadata is None or not _needs_statistics(types, self.schema, self.columns):
-            self._fine.add(schema)
+        narrowed = NarrowedColumns(file, checked) if checked else None
+        statistics = metadata is not None and _needs_statistics(types, self.schema, self.columns)
+        if narrowed is None and not statistics:
+            self._fine[schema] = None
+        return narrowed
 
     def header(self, file: str, handle: IO[bytes], separator: str) -> None:
         """Check a CSV file's header (the handle is read from its start, then rewound)."""
@@ -186,15 +211,18 @@ def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
 def _loss(
     have: pl.DataType, planned: pl.DataType, name: str, metadata: pq.FileMetaData | None
 ) -> str | None:
-    """Why a value of type `have` read as `planned` could lose data; None if it cannot."""
+    """Why a value of type `have` read as `planned` could lose data; None if it cannot;
+    _CHECKED if only its values say (narrowed_values)."""
     if have == planned or have == pl.Null():
         return None
     if _widens(have, planned):
         return None
-    if have in _SIGNED or have in _UNSIGNED:
-        bits = _MANTISSA.get(planned)
+    if have in SIGNED or have in UNSIGNED:
+        bits = MANTISSA.get(planned)
         if bits is not None and metadata is not None and _ints_within(metadata, name, 2**bits):
             return None
+    if checkable(have, planned):
+        return _CHECKED
     why = "values would be cut or changed"
     if planned == pl.Null():
         why = "the first file held only nulls there, and its values would be lost"
@@ -202,18 +230,29 @@ def _loss(
 
 
 def _widens(have: pl.DataType, planned: pl.DataType) -> bool:
-    """Whether every value of `have` is a value of `planned` (never by the data)."""
-    if have in _SIGNED:
-        bits = _SIGNED[have]
-        return (planned in _SIGNED and _SIGNED[planned] >= bits) or (
-            planned in _MANTISSA and bits - 1 <= _MANTISSA[planned]
+    """Whether every value of `have` is a value of `planned` (never by the data); a
+    list, array or struct when its values' types are the same or widen."""
+    if isinstance(have, pl.List) and isinstance(planned, pl.List):
+        return _same_or_widens(have.inner, planned.inner)
+    if isinstance(have, pl.Array) and isinstance(planned, pl.Array):
+        return have.shape == planned.shape and _same_or_widens(have.inner, planned.inner)
+    if isinstance(have, pl.Struct) and isinstance(planned, pl.Struct):
+        names = [f.name for f in have.fields]
+        return names == [f.name for f in planned.fields] and all(
+            _same_or_widens(h.dtype, p.dtype)
+            for h, p in zip(have.fields, planned.fields, strict=True)
         )
-    if have in _UNSIGNED:
-        bits = _UNSIGNED[have]
+    if have in SIGNED:
+        bits = SIGNED[have]
+        return (planned in SIGNED and SIGNED[planned] >= bits) or (
+            planned in MANTISSA and bits - 1 <= MANTISSA[planned]
+        )
+    if have in UNSIGNED:
+        bits = UNSIGNED[have]
         return (
-            (planned in _UNSIGNED and _UNSIGNED[planned] >= bits)
-            or (planned in _SIGNED and _SIGNED[planned] > bits)
-            or (planned in _MANTISSA and bits <= _MANTISSA[planned])
+            (planned in UNSIGNED and UNSIGNED[planned] >= bits)
+            or (planned in SIGNED and SIGNED[planned] > bits)
+            or (planned in MANTISSA and bits <= MANTISSA[planned])
         )
     if have == pl.Float32():
         return planned == pl.Float64()
@@ -236,8 +275,34 @@ def _widens(have: pl.DataType, planned: pl.DataType) -> bool:
     return False
 
 
+def _same_or_widens(have: PolarsDataType, planned: PolarsDataType) -> bool:
+    if have == planned or have == pl.Null():
+        return True
+    return (
+        isinstance(have, pl.DataType)
+        and isinstance(planned, pl.DataType)
+        and _widens(have, planned)
+    )
+
+
+def _polars_types(schema: pa.Schema) -> pl.Schema | str:
+    """The Polars types of an Arrow schema's columns, or why one cannot be read
+    (unreadable_columns' message, naming the first such column)."""
+    try:
+        frame = pl.from_arrow(schema.empty_table())
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any refusal
+        for field in schema:
+            try:
+                pl.from_arrow(pa.schema([field]).empty_table())
+            except (Exception, pl.exceptions.PanicException):  # noqa: BLE001
+                return unreadable_column(pa.schema([field])) or cannot_read(field)
+        return cannot_read(schema.field(0))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.schema
+
+
 def _finer(have: str | None, planned: str | None) -> bool:
-    return _TIME_UNITS.index(planned or "us") >= _TIME_UNITS.index(have or "us")
+    return TIME_UNITS.index(planned or "us") >= TIME_UNITS.index(have or "us")
 
 
 def _needs_statistics(types: pl.Schema, planned: pl.Schema, columns: Sequence[str]) -> bool:

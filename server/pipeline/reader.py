@@ -39,6 +39,7 @@ from sluice.server.pipeline.footer_schemas import stored_schema
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.later_file_schemas import FileSchemaCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
+from sluice.server.pipeline.narrowed_values import NarrowedColumns
 from sluice.server.pipeline.ndjson_arrow_frames import arrow_frame
 from sluice.server.pipeline.ndjson_fields import FieldCheck, field_check
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
@@ -90,10 +91,10 @@ def read_batches(
                 piece = _cast(_frame(batch.slice(offset, batch_rows)), data_schema)
                 yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
-    _check_every_file(source, columns, cancels)
     read_file = _READERS[source.format]
     if source.format == "csv" and source.tabs:
         read_file = partial(_csv, separator="\t")
+    check = None
     if source.format == "ndjson":
         read_file = partial(_ndjson, fields=field_check(data_schema, columns, every_column))
     else:
@@ -101,6 +102,7 @@ def read_batches(
         first = shown(source.files[0]) if source.files else ""
         check = FileSchemaCheck(data_schema, columns, every_column, declared, first)
         read_file = partial(read_file, check=check)
+    _check_every_file(source, columns, cancels, check)
     open_file = file_opener(source)
     position = 0
     for path in source.files:
@@ -154,18 +156,27 @@ def read_batches(
 
 
 def _check_every_file(
-    source: ResolvedSource, columns: Sequence[str], cancels: StatementCancels | None
+    source: ResolvedSource,
+    columns: Sequence[str],
+    cancels: StatementCancels | None,
+    check: FileSchemaCheck | None,
 ) -> None:
     """A glob's Parquet or IPC files, each up to its footer, before any row is read:
     planning looked at the first file only, and a later file's column Polars cannot hold
-    (a decimal256) failed the export once its rows were reached, after the chunks of the
-    files before it. A stop (`cancels` fired) ends it between two files (Interrupted):
-    a cancelled export's reader read every footer of a long cloud glob first."""
+    (a decimal256) or whose schema differs from the plan's (`check`) failed the export
+    once its rows were reached, after the chunks of the files before it. A stop
+    (`cancels` fired) ends it between two files (Interrupted): a cancelled export's
+    reader read every footer of a long cloud glob first."""
     if len(source.files) <= 1:
         return  # planning checked it
     stopped = threading.Event()
+
+    def compare(path: str, schema: pa.Schema) -> None:
+        if check is not None:
+            check.stored(shown(path), schema, None)
+
     with nullcontext() if cancels is None else cancels.cancelling(stopped.set):
-        problem = survey_files(source, source.files, columns, stopped).problem
+        problem = survey_files(source, source.files, columns, stopped, compare).problem
     if problem is not None:
         raise SourceDataError(problem)
 
@@ -299,13 +310,16 @@ def _parquet(
     local = _local_path(handle)
     # pre_buffer=False: the default would buffer whole column chunks ahead of need.
     parquet = pq.ParquetFile(handle, pre_buffer=False)  # the footer only
+    narrowed = None
     if check is not None:
-        check.stored(rows.file, parquet.schema_arrow, parquet.metadata)
+        narrowed = check.stored(rows.file, parquet.schema_arrow, parquet.metadata)
     if local is not None and not holds_fixed_offset(parquet.schema_arrow):
         # Polars' own reader panics on a fixed-offset zone (fixed_offsets): such a file
         # is read through Arrow, as a cloud one is.
         metadata = parquet.metadata
-        return (yield from _local_parquet(local, metadata, schema, columns, batch_rows, skip))
+        return (
+            yield from _local_parquet(local, metadata, schema, columns, batch_rows, skip, narrowed)
+        )
     offset = 0
     for group in range(parquet.num_row_groups):
         group_rows = parquet.metadata.row_group(group).num_rows
@@ -316,7 +330,7 @@ def _parquet(
             batch_size=batch_rows, row_groups=[group], columns=list(columns) or None
         )
         for batch in batches:
-            frame = _cast(pl.from_arrow(with_utc_instants(batch)), schema)
+            frame = _cast(pl.from_arrow(with_utc_instants(batch)), schema, narrowed)
             yield from _skip_rows(offset, frame, skip)
             offset += batch.num_rows
     return offset
@@ -337,6 +351,7 @@ def _local_parquet(
     columns: Sequence[str],
     batch_rows: int,
     skip: int,
+    narrowed: NarrowedColumns | None = None,
 ) -> FileReader:
     """A local Parquet file through Polars' own reader, one slice of `batch_rows` at a time
     (it decodes only the pages a slice needs): decoding straight into Polars' string
@@ -355,7 +370,7 @@ def _local_parquet(
     start = max(skip, 0)
     pieces = row_group_pieces(metadata, batch_rows * PARQUET_READ_BATCHES)
     for low, high in first_batch_alone(pieces, start, batch_rows):
-        piece = _cast(scan.slice(low, high - low).collect(), schema)
+        piece = _cast(scan.slice(low, high - low).collect(), schema, narrowed)
         for offset in range(0, piece.height, batch_rows):
             yield low + offset, piece.slice(offset, batch_rows)
     return int(metadata.num_rows)
@@ -418,14 +433,19 @@ def _ipc(
     record_bytes: int,
     check: FileSchemaCheck | None = None,
 ) -> FileReader:
+    narrowed = None
     if check is not None:
         try:
             stored = stored_schema(handle, "ipc")
         except pa.ArrowInvalid:
             stored = None  # not an Arrow file: reading it says so
         if stored is not None:
-            check.stored(rows.file, stored, None)
-    return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip, rows))
+            narrowed = check.stored(rows.file, stored, None)
+    batches = _ipc_batches(handle)
+    if columns:
+        # Only the columns read are converted: another may be of a type Polars cannot hold.
+        batches = (batch.select(list(columns)) for batch in batches)
+    return (yield from _arrow_pieces(batches, schema, batch_rows, skip, rows, narrowed))
 
 
 def _ndjson(
@@ -631,6 +651,7 @@ def _arrow_pieces(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    narrowed: NarrowedColumns | None = None,
 ) -> FileReader:
     """Arrow record batches as frames of at most `batch_rows`, skipping rows before
     `skip` without converting them. Rows the parser skipped are counted at the end of
@@ -641,7 +662,7 @@ def _arrow_pieces(
         for start in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(start, batch_rows)
             if offset + piece.num_rows > skip:
-                frame = _cast(_frame(piece), schema)
+                frame = _cast(_frame(piece), schema, narrowed)
                 yield from _skip_rows(offset, frame, skip)
             offset += piece.num_rows
     rows.flush(offset)
@@ -685,10 +706,17 @@ def _skip_rows(offset: int, frame: pl.DataFrame, skip: int) -> Iterator[tuple[in
     yield offset, frame
 
 
-def _cast(frame: pl.DataFrame | pl.Series, schema: pl.Schema) -> pl.DataFrame:
+def _cast(
+    frame: pl.DataFrame | pl.Series,
+    schema: pl.Schema,
+    narrowed: NarrowedColumns | None = None,
+) -> pl.DataFrame:
     """Give every batch the schema the plan validated against (Arrow and Polars readers
-    can differ in small ways, e.g. dictionary vs categorical, string views)."""
+    can differ in small ways, e.g. dictionary vs categorical, string views); the values
+    of a later file's `narrowed` columns are checked first (narrowed_values)."""
     assert isinstance(frame, pl.DataFrame)
+    if narrowed is not None:
+        narrowed.verify(frame)
     # The frame's schema once: frame.schema builds it anew at every call (a 5,000-column
     # batch took 66 s when it was read once per column).
     have = frame.schema

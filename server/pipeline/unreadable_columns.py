@@ -45,12 +45,22 @@ def unreadable_column(schema: pa.Schema, wanted: Collection[str] = ()) -> str | 
             continue
         if holds_decimal256(field.type):
             hint = "decimals are read up to 38 digits; leave it out with spec.query.columns"
-        elif not _holds(pa.schema([field])):
-            hint = "a time zone Polars cannot parse; store it in UTC or with a named zone"
-        else:
+        elif _holds(pa.schema([field])):
             continue
+        elif not pa.types.is_timestamp(field.type) or field.type.tz is None:
+            return cannot_read(field)
+        else:
+            hint = "a time zone Polars cannot parse; store it in UTC or with a named zone"
         return f"column {field.name!r} has type {field.type}, which Sluice cannot read ({hint})"
     return None
+
+
+def cannot_read(field: pa.Field) -> str:
+    """What a column of a type Polars cannot hold (a run-end encoded one, say) is."""
+    return (
+        f"column {field.name!r} has type {field.type}, which Sluice cannot read (leave it "
+        "out with spec.query.columns, or store it as a plain type)"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,11 +96,13 @@ def survey_files(
     files: Sequence[str],
     wanted: Collection[str],
     stop: threading.Event | None = None,
+    each: Callable[[str, pa.Schema], object] | None = None,
 ) -> SchemaSurvey:
     """The survey of `files` of a Parquet or Arrow IPC source, each read up to its
-    footer (local files by FOOTER_READERS threads); the same schema is checked once. A
-    file Arrow cannot open is left to the reader, which says what is wrong with it.
-    Raises Interrupted once `stop` is set."""
+    footer (local files by FOOTER_READERS threads); the same schema is checked once, by
+    unreadable_column then by `each` (given the file and its schema: the reader's check
+    against the plan, which raises). A file Arrow cannot open is left to the reader,
+    which says what is wrong with it. Raises Interrupted once `stop` is set."""
     if source.database is not None or source.format not in FOOTER_FORMATS:
         return SchemaSurvey()
     seen: set[pa.Schema] = set()
@@ -112,6 +124,8 @@ def survey_files(
             problem = unreadable_column(schema, wanted)
             if problem is not None:
                 return SchemaSurvey(f"{shown(path)}: {problem}", fixed_offsets)
+            if each is not None:
+                each(path, schema)
     return SchemaSurvey(None, fixed_offsets, tuple(offsets.items()))
 
 

@@ -12,7 +12,12 @@ from typing import Any, Final
 
 import polars as pl
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.errors import (
+    DataDependentArgument,
+    FailedPrecondition,
+    InvalidArgument,
+    quoted,
+)
 from sluice.server.pipeline.redaction.actions import (
     ACTIONS,
     COLUMN_ONLY_ACTIONS,
@@ -39,6 +44,7 @@ from sluice.server.pipeline.redaction.policy import (
 from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.stages import NoRedaction, Redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.redaction_policy_config import read_policy
 from sluice.server.secrets import resolve_configured_secret
 from sluice.server.settings import Settings
 
@@ -48,7 +54,6 @@ _ENTITY_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
 MAX_PATTERN_CHARS: Final = 1024
 MAX_PATTERN_NESTING: Final = 32
 _MAX_KEEP_LAST: Final = 1000
-_POLICY_KEYS: Final = frozenset({"level", "rules", "description"})
 
 
 def build_redactor(spec: RedactionSpec, schema: pl.Schema, settings: Settings) -> Redactor:
@@ -95,7 +100,9 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
               for i, r in enumerate(spec.template_rules)]  # fmt: skip
     given += [(f"spec.redaction.rules[{i}]", r, True) for i, r in enumerate(spec.rules)]
     for number, (where, rule, from_request) in enumerate(given):
-        parsed = _parse_rule(where, rule, keys, number)
+        # The named policy's rules come first: the server's, not the caller's.
+        parse = _server_rule if number < len(policy_rules) else _parse_rule
+        parsed = parse(where, rule, keys, number)
         if isinstance(parsed, ColumnRule):
             columns.append(parsed if from_request else replace(parsed, field=""))
         else:
@@ -128,18 +135,27 @@ def _named_policy(name: str, settings: Settings) -> tuple[str, list[RedactionRul
         known = ", ".join(sorted(settings.redaction_policies)) or "none configured"
         raise InvalidArgument("spec.redaction.policy", f"unknown policy {quoted(name)} ({known})")
     try:
-        unknown = sorted(set(raw) - _POLICY_KEYS)
-        if unknown:
-            raise ValueError(f"unknown key(s) {', '.join(unknown)}")
-        level = str(raw.get("level", "none")).lower()
-        if level not in LEVEL_RANK:
-            raise ValueError(f"unknown level {level!r}")
-        rules = [RedactionRuleSpec(**rule) for rule in raw.get("rules", [])]
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(
-            "spec.redaction.policy", f"server policy {name!r} is invalid: {exc}"
-        ) from None
+        level, rules = read_policy(raw)
+    except ValueError as exc:
+        # The server's configuration is wrong, not the caller's request.
+        raise FailedPrecondition(f"server policy {name!r} is invalid: {exc}") from None
     return level, rules
+
+
+def _server_rule(
+    where: str, rule: RedactionRuleSpec, keys: _KeyRing, number: int
+) -> ColumnRule | PatternRule:
+    """A server policy's rule: one that cannot be applied (an unknown action, a bad
+    pattern, a hash key not configured) is the server's fault, not the caller's."""
+    try:
+        return _parse_rule(where, rule, keys, number)
+    except DataDependentArgument:
+        raise
+    except InvalidArgument as exc:
+        description = exc.violations[0].description
+        raise FailedPrecondition(
+            f"server policy rule {where} cannot apply: {description}"
+        ) from None
 
 
 def _parse_rule(

@@ -44,6 +44,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.execution.run_facts import increments_on
+from sluice.server.execution.signing import load_signer
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
@@ -158,7 +159,10 @@ class ExportAdmin:
     def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
-        return verify_export(location.sink, location.manifest_key)
+        signer = load_signer(self._settings.manifest_signing_key)
+        return verify_export(
+            location.sink, location.manifest_key, signer.public_key if signer else None
+        )
 
     def diff(
         self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
@@ -318,6 +322,12 @@ class ExportAdmin:
         sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
+        if not exports:
+            # A misspelt dataset would otherwise keep and delete nothing, silently. The
+            # same words when all its exports are another principal's: no existence leak.
+            raise NotFound(
+                f"dataset {dataset!r} has no committed exports under {without_secrets(destination)}"
+            )
         plan = plan_retention(exports, policy)
         if not dry_run:
             marked = False

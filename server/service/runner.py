@@ -70,6 +70,9 @@ from sluice.server.tracing import export_span
 _log = logging.getLogger("sluice.runner")
 #: How long a worker pauses after the store failed it.
 CLAIM_POLL_SECONDS = 1.0
+#: Longest a stopping replica waits, past its grace, to hand its queued puts to the
+#: others (JobStore.unpin_queued).
+_UNPIN_WAIT_SECONDS = 0.5
 #: Longest pause between two renewals of a lease (shorter when the lease is short).
 _MAX_HEARTBEAT_SECONDS = 5.0
 #: How often a cancel of an export running elsewhere looks whether it ended.
@@ -212,28 +215,39 @@ class ExportRunner:
             while worker.is_alive() and time.monotonic() < deadline:
                 worker.join(0.1)
         clean = not any(worker.is_alive() for worker in self._workers)
-        self._unpin_queued()
+        self._unpin_queued(max(deadline - time.monotonic(), _UNPIN_WAIT_SECONDS))
         self._stopped.set()
         self._renew_now.set()  # the heartbeat sees `_stopped` now, not an interval later
         return clean
 
-    def _unpin_queued(self) -> None:
+    def _unpin_queued(self, timeout: float) -> None:
         """The queued DoPut exports pinned here become any replica's (JobStore.
         unpin_queued): this replica may never come back by its name. With the store
-        down they stay pinned (logged): the replica, or a pin by a resumed put, runs them."""
+        down they stay pinned (logged): the replica, or a pin by a resumed put, runs them.
+        Waits at most `timeout` (a store that is down holds a call for the pool's wait,
+        which would overrun the shutdown grace), on a thread left behind after it."""
         replica = self._context.settings.replica_id
-        try:
-            ids = self._context.store.unpin_queued(replica, self._put_resume_window())
-        except Unavailable as exc:
+        said: list[str] = []
+
+        def unpin() -> None:
+            try:
+                ids = self._context.store.unpin_queued(replica, self._put_resume_window())
+            except Unavailable as exc:
+                said.append(exc.message)
+                return
+            for job_id in ids:
+                _log.info("export %s: queued put handed to any replica (this one stops)", job_id)
+
+        thread = threading.Thread(target=unpin, name="unpin-queued-puts", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive() or said:
             _log.warning(
                 "could not hand the queued puts pinned to replica %s to the other replicas"
                 " (%s): they wait for it, or for a put that resumes them",
                 replica,
-                exc.message,
+                said[0] if said else f"the job store did not answer within {timeout:.1f} s",
             )
-            return
-        for job_id in ids:
-            _log.info("export %s: queued put handed to any replica (this one stops)", job_id)
 
     def _put_resume_window(self) -> timedelta:
         """How long a put unpinned at shutdown waits for its client's retry, which may

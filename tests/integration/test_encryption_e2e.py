@@ -253,7 +253,7 @@ def test_wrong_keys_and_missing_signatures_fail(
     document = json.loads(unsigned.read_text())
     document["chunks"][1]["records"] += 1
     unsigned.write_text(json.dumps(document))
-    result = read(world, unsigned, "-i", str(world.key_file))
+    result = read(world, unsigned, "-i", str(world.key_file), "--allow-unsigned")
     assert "chunk 1" in failure(result) and "the manifest says" in result.stderr
     assert result.stdout.count("\n") == document["chunks"][0]["records"]
 

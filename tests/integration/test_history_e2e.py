@@ -8,7 +8,7 @@ import subprocess
 import grpc
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, SluiceError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
@@ -167,6 +167,28 @@ def test_cli_history_commands(daemon: Daemon) -> None:
     assert _cli(daemon, "delete", first.id).returncode == 0
     same = _cli(daemon, "diff", first.id, first.id)
     assert same.returncode == 1 and same.stderr.startswith("sluice: error:")
+
+
+def test_retain_names_a_dataset_without_exports_and_fails(daemon: Daemon) -> None:
+    """A misspelt --dataset printed nothing and exited 0: nothing kept, nothing deleted,
+    no hint why. Now NOT_FOUND naming the dataset and the destination; the real one works."""
+    generate(daemon.sources / "events.parquet", 2_000, seed=8)
+    with ExportClient(daemon.address) as client:
+        made = _export(client, daemon)
+    retain = ("retain", "--to", str(daemon.exports), "--keep-last", "1")
+    typo = _cli(daemon, *retain, "--dataset", "evnets")
+    assert typo.returncode == 1, typo
+    assert typo.stdout == ""
+    assert typo.stderr.strip() == (
+        "sluice: error: NOT_FOUND: dataset 'evnets' has no committed exports under "
+        f"{daemon.exports}"
+    )
+    with ExportClient(daemon.address) as client, pytest.raises(SluiceError) as caught:
+        client.retain(str(daemon.exports), "evnets", keep_last=1, dry_run=True)
+    assert caught.value.code == "NOT_FOUND"
+    kept = _cli(daemon, *retain, "--dataset", "events")
+    assert kept.returncode == 0, kept
+    assert f"keep    {made.id}" in kept.stdout
 
 
 def test_tampered_manifests_are_data_loss_or_an_unknown_version_not_internal(

@@ -8,6 +8,7 @@ a local folder and on S3 (moto); the chain continues once the parent is restored
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client import ExportClient, ExportFailedError, SluiceError
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon
+from tests.daemon import Daemon, run_cli
 from tests.integration import keyed_sync as scenario
 from tests.servers.cloud import ProfileDaemon, S3Store
 from tests.servers.processes import ServerProcess
@@ -221,6 +222,100 @@ def test_a_tampered_parent_stops_the_next_increment(bucket: Bucket) -> None:
     assert day3.state == pb.EXPORT_STATE_SUCCEEDED
 
 
+def test_export_verify_checks_the_signature_of_a_signing_daemon(bucket: Bucket) -> None:
+    """Someone who may write the bucket forges a chunk and edits the manifest's sha256,
+    size and records to match: the chunks agree with the manifest, but the manifest no
+    longer verifies under the daemon's key, so `export verify` reports it corrupt (and
+    so when the signature is removed too). Restored, it verifies again."""
+    scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+    export = _sync(bucket, "full")
+    manifest_key = f"items/{export.id}/manifest.json"
+    stored = bucket.objects()
+    signed, signature = stored[manifest_key], stored[manifest_key + ".sig"]
+    assert _verified(bucket, export.id) == []
+
+    manifest = json.loads(signed)
+    chunk = manifest["chunks"][0]
+    forged = b"".join(json.dumps({"id": i, "amount": 99999}).encode() + b"\n" for i in range(100))
+    original = stored[f"items/{export.id}/{chunk['path']}"]
+    bucket.put(f"items/{export.id}/{chunk['path']}", forged)
+    chunk.update(sha256=hashlib.sha256(forged).hexdigest(), stored_bytes=len(forged))
+    bucket.put(manifest_key, json.dumps(manifest).encode())
+    problems = _verified(bucket, export.id)
+    assert problems == [
+        "manifest.json: fails its signature check: the manifest signature does not verify "
+        "(manifest edited?)"
+    ], problems
+    bucket.remove(manifest_key + ".sig")
+    assert _verified(bucket, export.id) == [
+        "manifest.json: has no manifest.json.sig, and this server signs manifests"
+    ]
+
+    bucket.put(manifest_key, signed)
+    bucket.put(manifest_key + ".sig", signature)
+    bucket.put(f"items/{export.id}/{chunk['path']}", original)
+    assert _verified(bucket, export.id) == []
+
+
+def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path: Path) -> None:
+    """The signature removed along with a forged chunk and manifest: `export read` with
+    --server names the missing signature (the daemon publishes its key) and writes
+    nothing; --allow-unsigned reads it anyway, and so does a read naming no server."""
+    buckets = _local(tmp_path, _signing_settings(tmp_path))
+    bucket = next(buckets)
+    try:
+        scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+        export = _sync(bucket, "full")
+        manifest_key = f"items/{export.id}/manifest.json"
+        manifest = json.loads(bucket.objects()[manifest_key])
+        chunk = manifest["chunks"][0]
+        forged = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in range(chunk["records"]))
+        bucket.put(f"items/{export.id}/{chunk['path']}", forged)
+        chunk.update(sha256=hashlib.sha256(forged).hexdigest(), stored_bytes=len(forged))
+        bucket.put(manifest_key, json.dumps(manifest).encode())
+        bucket.remove(manifest_key + ".sig")
+        path = str(bucket.daemon.exports / manifest_key)
+
+        out = tmp_path / "out.jsonl"
+        for ref in (path, export.id):
+            refused = run_cli(bucket.daemon, "export", "read", ref, "-o", str(out), timeout=300)
+            assert refused.returncode == 1, refused
+            assert refused.stderr.strip() == (
+                "sluice: error: the manifest is not signed (no manifest.json.sig), yet the "
+                "server signs manifests: its signature was removed (with an edit?), or it was "
+                "made before the server signed; pass --allow-unsigned to read it anyway"
+            )
+            assert not out.exists()
+        allowed = run_cli(
+            bucket.daemon, "export", "read", path, "-o", str(out), "--allow-unsigned", timeout=300
+        )
+        assert allowed.returncode == 0, allowed
+        assert out.read_bytes().startswith(forged)
+        out.unlink()
+        serverless = run_cli(None, "export", "read", path, "-o", str(out), timeout=300)
+        assert serverless.returncode == 0, serverless
+        assert out.read_bytes().startswith(forged)
+    finally:
+        next(buckets, None)
+
+
+def _verified(bucket: Bucket, export_id: str) -> list[str]:
+    """What `export verify` finds wrong with the export through the CLI ([]: ok): its
+    `corrupt` lines without their prefix and key, or its whole output when it says FAILED
+    with none; asserts the exit code follows the verdict."""
+    result = run_cli(
+        bucket.daemon,
+        "export", "verify", export_id, "--storage-profile", bucket.profile,
+        timeout=300,
+    )  # fmt: skip
+    *problems, verdict = result.stdout.splitlines()
+    ok = verdict.startswith(f"export {export_id}: ok, ")
+    assert result.returncode == (0 if ok else 1), result
+    if not ok and not problems:
+        return [result.stdout]
+    return [line.removeprefix("corrupt  ").rpartition(" (key ")[0] for line in problems]
+
+
 def test_a_chain_is_continued_only_by_a_server_that_can_check_it(tmp_path: Path) -> None:
     """A server that signs does not continue an unsigned chain (an unsigned parent cannot
     be told from one whose signature was removed); a server without the key does not
@@ -248,6 +343,20 @@ def test_a_chain_is_continued_only_by_a_server_that_can_check_it(tmp_path: Path)
             str(error)
         )
         assert "no manifest_signing_key to verify it" in str(error)
+
+        # Signing off for a while: an increment made then is unsigned in a signed chain.
+        # This server (no key) cannot tell that from a removed signature: a precondition.
+        _restart(bucket.daemon, signing)
+        scenario.day2().write_parquet(bucket.daemon.sources / "items.parquet")
+        later = _sync(bucket, "incremental")
+        bucket.remove(f"items/{later.id}/manifest.json.sig")
+        _restart(bucket.daemon, unsigned)
+        error = _refused(bucket)
+        assert error.code == "FAILED_PRECONDITION", error
+        assert f"the parent export {later.id} (items/{later.id}/manifest.json) has no " in str(
+            error
+        )
+        assert "or it was made while this server did not sign; restore it" in str(error)
     finally:
         next(buckets, None)
 

@@ -82,11 +82,18 @@ def new_job(job_id: str, request_id: str = "", spec: ExportSpec | None = None) -
     )
 
 
-def increment(job_id: str, creator: str, *, dataset: str = "users", request_id: str = "") -> NewJob:
-    """An incremental export of `dataset` in file:///exports by `creator`."""
+def increment(
+    job_id: str,
+    creator: str,
+    *,
+    dataset: str = "users",
+    request_id: str = "",
+    destination: str = "file:///exports",
+) -> NewJob:
+    """An incremental export of `dataset` in `destination` by `creator`."""
     spec = ExportSpec(
         source=SourceSpec(uri="file:///data/users.parquet"),
-        destination=DestinationSpec(uri="file:///exports", dataset=dataset),
+        destination=DestinationSpec(uri=destination, dataset=dataset),
         incremental=IncrementalSpec(mode="incremental", cursor="updated_at"),
     )
     return NewJob(
@@ -323,6 +330,22 @@ class JobStoreContract:
             store.create(increment("i5", "alice"))
         store.transition("i1", {R}, S)
         assert store.create(increment("i6", "alice"))[1]
+
+    def test_the_create_compares_only_increments_of_the_chain_however_spelt(
+        self, store: JobStore
+    ) -> None:
+        # The create loads only unfinished increments of the creator and dataset (not
+        # every queued export); the destination's spellings are still one chain.
+        for n in range(20):
+            assert store.create(replace(new_job(f"f{n}"), created_by="alice"))[1]
+        assert store.create(increment("b1", "bob"))[1]
+        assert store.create(increment("o1", "alice", dataset="orders"))[1]
+        assert store.create(increment("i1", "alice", destination="/exports/"))[1]
+        with pytest.raises(FailedPrecondition, match=r"export i1, an increment of dataset 'users'"):
+            store.create(increment("i2", "alice", destination="file:///exports/"))
+        assert store.create(increment("x1", "alice", destination="file:///elsewhere"))[1]
+        store.transition("i1", {Q}, C)
+        assert store.create(increment("i3", "alice", destination="file:///exports"))[1]
 
     def test_concurrent_increments_of_one_chain_make_one_export(self, store: JobStore) -> None:
         created, refused = self._race_increments([store] * 8)

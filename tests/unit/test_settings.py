@@ -84,6 +84,39 @@ def test_relative_paths_in_a_file_are_relative_to_its_folder(tmp_path: Path) -> 
     assert settings.job_store_path == etc / "state" / "jobs.sqlite3"
 
 
+def test_audit_log_ca_files_and_secret_files_in_a_file_are_relative_to_it(tmp_path: Path) -> None:
+    """README: relative paths in the config file are relative to the file, not to the
+    folder the daemon happens to start in; absolute ones, env: and "stderr" unchanged."""
+    path = _config(
+        tmp_path / "etc",
+        'audit_log = "audit.jsonl"\n'
+        'job_store_sslrootcert = "pg-ca.pem"\n'
+        'content_digest_key = "file:keys/digest.key"\n'
+        'manifest_signing_key = "rawfile:/abs/signing.key"\n'
+        'hash_keys = { default = "file:hk.key", other = "env:SLUICE_HK" }\n'
+        'secrets = { share = "rawfile:../share.key", pasted = "file:no-such.key" }\n',
+    )
+    etc = tmp_path / "etc"
+    for name in ("keys/digest.key", "hk.key", "../share.key"):
+        (etc / name).parent.mkdir(parents=True, exist_ok=True)
+        (etc / name).write_bytes(b"k" * 32)
+    settings = load_settings(path, environ={})
+    assert settings.audit_log == str(etc / "audit.jsonl")
+    assert settings.job_store_sslrootcert == etc / "pg-ca.pem"
+    assert settings.content_digest_key == f"file:{etc / 'keys/digest.key'}"
+    assert settings.manifest_signing_key == "rawfile:/abs/signing.key"
+    assert settings.hash_keys == {"default": f"file:{etc / 'hk.key'}", "other": "env:SLUICE_HK"}
+    # Not a file there: left as written (errors never show a relative "path").
+    assert settings.secrets == {
+        "share": f"rawfile:{etc / '../share.key'}",
+        "pasted": "file:no-such.key",
+    }
+    assert (
+        load_settings(_config(tmp_path / "b", 'audit_log = "stderr"\n'), environ={}).audit_log
+        == "stderr"
+    )
+
+
 def test_unknown_key_in_a_file_is_rejected_by_name(tmp_path: Path) -> None:
     path = _config(tmp_path, 'adress = "127.0.0.1:1"\nbatch_rows = 1024\nzzz_extra = 1\n')
     with pytest.raises(SettingsError) as raised:

@@ -79,7 +79,7 @@ def _deletions(count: int, seed: int) -> tuple[list[str], pl.Series]:
     return keys, pl.Series([os.urandom(16) for _ in keys], dtype=pl.Binary)
 
 
-def _guard(folder: Path, *, needed: bool) -> TombstoneGuard:
+def _guard(folder: Path, *, needed: bool, parent_rows: int = -1) -> TombstoneGuard:
     return TombstoneGuard(
         folder,
         1000,
@@ -88,6 +88,7 @@ def _guard(folder: Path, *, needed: bool) -> TombstoneGuard:
         parent_types={"id": "int64"},
         types={"id": "int64"},
         needed=needed,
+        parent_rows=parent_rows,
     )
 
 
@@ -112,3 +113,25 @@ def test_a_skipped_comparison_writes_the_same_tombstones_without_reading_sent_ke
     assert [key for part in skipped.kept(never_read()) for key in part] == expected
     assert len(expected) == 1600
     assert (guarded.left_out, skipped.left_out) == (0, 0)
+
+
+def test_a_night_deleting_every_parent_key_compares_anyway(tmp_path: Path) -> None:
+    # Safety net: were the skip wrong (a deleted key the export sends), a night deleting
+    # all of the parent's keys while sending rows is what it would look like; the
+    # comparison then runs and leaves out the deletions of keys the export sends.
+    batches = [_deletions(700, 1), _deletions(900, 2)]
+    every = [key for keys, _ in batches for key in keys]
+    sent = [pl.Series([*every[:1000], '{"id":5}'], dtype=pl.String)]
+
+    guard = _guard(tmp_path / "net", needed=False, parent_rows=1600)
+    for keys, digests in batches:
+        guard.deleted(keys, digests)
+    kept = [key for part in guard.kept(iter(sent)) for key in part]
+    assert sorted(kept) == sorted(every[1000:])
+    assert guard.left_out == 1000
+
+    # Order kept: the parent's key-digest order, as the skipped path writes it.
+    fewer = _guard(tmp_path / "skip", needed=False)
+    for keys, digests in batches:
+        fewer.deleted(keys, digests)
+    assert [k for k in (key for part in fewer.kept(iter(())) for key in part) if k in kept] == kept
