@@ -126,7 +126,7 @@ def _run(settings: Settings) -> int:
     load_signer(settings.manifest_signing_key)
     # So are notification secrets: a delivery would otherwise be given up in the log only.
     check_notification_secrets(settings)
-    _refuse_export_roots_in_the_state_folder(settings)
+    _warn_of_export_roots_in_the_state_folder(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     _require_a_shared_content_key(settings)
@@ -345,21 +345,25 @@ def _require_a_shared_content_key(settings: Settings) -> None:
     )
 
 
-def _refuse_export_roots_in_the_state_folder(settings: Settings) -> None:
+def _warn_of_export_roots_in_the_state_folder(settings: Settings) -> None:
     """Replicas sharing a PostgreSQL store each have their own state folder (it is
     locked per daemon), so an export root inside it is one replica's alone: an export
     failed over to another replica would continue without the chunks the first one
-    wrote there. The default root, <state_dir>/exports, is such a root."""
+    wrote there (its resume fails DATA_LOSS). The default root, <state_dir>/exports, is
+    such a root. A single daemon on PostgreSQL loses nothing, so it starts, warned."""
     if settings.job_store_kind != "postgresql":
         return
     state = settings.state_dir.resolve()
     for root in settings.export_roots:
         if root.resolve().is_relative_to(state):
-            raise FailedPrecondition(
-                f"allowed_roots: {root} is inside state_dir {settings.state_dir}, which is "
-                "each replica's own: with a PostgreSQL job_store set allowed_roots to "
-                "storage every replica shares (an export failed over to another replica "
-                "would lose the chunks written there)"
+            _log.warning(
+                "allowed_roots: %s is inside state_dir %s, which is this replica's own:"
+                " replicas sharing the PostgreSQL job_store must share export roots (set"
+                " allowed_roots to storage every replica sees); chunks one replica writes"
+                " there are missing on another, and an export failed over to it fails"
+                " DATA_LOSS",
+                root,
+                settings.state_dir,
             )
 
 

@@ -96,6 +96,7 @@ from sluice.server.jobs.rows import (
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
+    RELEASE_SQL,
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
@@ -687,7 +688,9 @@ class PostgresJobStore:
             if row is None:
                 raise _not_found(job_id)
             check_pinnable(job_id, row["state"], row["lease_owner"], bool(row["live"]), replica)
-            db.execute("UPDATE jobs SET runs_on = %s WHERE id = %s", (replica, job_id))
+            db.execute(
+                "UPDATE jobs SET runs_on = %s, not_before = NULL WHERE id = %s", (replica, job_id)
+            )
             if row["state"] == JobState.QUEUED.value:
                 # Claims pass over locked rows (SKIP LOCKED): one that ran while this
                 # transaction held the row found nothing, so the job is signalled again
@@ -695,14 +698,16 @@ class PostgresJobStore:
                 _signal(db, SignalKind.QUEUED, job_id)
             return self._load(db, job_id)
 
-    def unpin_queued(self, replica: str) -> Sequence[str]:
+    def unpin_queued(self, replica: str, resume_window: timedelta) -> Sequence[str]:
         with self._tx() as db:
+            # The database's clock, as claims judge not_before by its now().
             rows = db.execute(
-                "UPDATE jobs SET runs_on = '' WHERE runs_on = %s AND state = %s RETURNING id",
-                (replica, JobState.QUEUED.value),
+                "UPDATE jobs SET runs_on = '', not_before = now() + %s"
+                " WHERE runs_on = %s AND state = %s RETURNING id",
+                (resume_window, replica, JobState.QUEUED.value),
             ).fetchall()
             ids = sorted(str(row["id"]) for row in rows)
-            for job_id in ids:  # the other replicas claim it now, not at their next poll
+            for job_id in ids:  # the other replicas hear of it now, not at their next poll
                 _signal(db, SignalKind.QUEUED, job_id)
             return ids
 
@@ -718,14 +723,14 @@ class PostgresJobStore:
                 raise _refusal(db, lease.job_id, lease)
             return bool(row["cancel_requested"])
 
-    def release(self, lease: Lease) -> Job:
+    def release(self, lease: Lease, resume_window: timedelta) -> Job:
         now = _now()
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
+            # Claims judge not_before by the database's now(), not this replica's clock.
+            after = _stored_time(_database_time(db, now + resume_window))
             db.execute(
-                "UPDATE jobs SET state = %s, lease_owner = '', lease_expires_at = NULL,"
-                " runs_on = '', updated_at = now() WHERE id = %s",
-                (JobState.QUEUED.value, lease.job_id),
+                RELEASE_SQL.format(p="%s"), (JobState.QUEUED.value, after, now, lease.job_id)
             )
             db.execute(
                 END_SQL.format(p="%s"), end_values(lease, AttemptOutcome.HANDED_BACK, None, now)

@@ -491,6 +491,17 @@ def check_pinnable(job_id: str, state: str, lease_owner: str, live: bool, replic
         )
 
 
+#: A running job handed back (JobStore.release), with the store's placeholder in place of
+#: {p}: queued, lease ended, its pin cleared. A DoPut export (pinned: runs_on) becomes
+#: claimable only from the second parameter, so the client's retried put pins it where it
+#: lands first. Parameters: the queued state, that time, now, the job id.
+RELEASE_SQL: Final = (
+    "UPDATE jobs SET state = {p}, lease_owner = '', lease_expires_at = NULL,"
+    " not_before = CASE WHEN runs_on <> '' THEN {p} ELSE not_before END,"
+    " runs_on = '', updated_at = {p} WHERE id = {p}"
+)
+
+
 #: The jobs a replica (the first parameter) may claim: queued ones meant for any replica
 #: or for it (`runs_on`), and running ones whose lease expired, whoever they were meant
 #: for: a pinned replica that died must not leave its stream export running for good

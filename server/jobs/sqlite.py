@@ -80,6 +80,7 @@ from sluice.server.jobs.rows import (
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
+    RELEASE_SQL,
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
@@ -489,14 +490,18 @@ class SQLiteJobStore:
             expires = row["lease_expires_at"]
             live = expires is not None and _parse_time(expires) > now
             check_pinnable(job_id, row["state"], row["lease_owner"], live, replica)
-            db.execute("UPDATE jobs SET runs_on = ? WHERE id = ?", (replica, job_id))
+            db.execute(
+                "UPDATE jobs SET runs_on = ?, not_before = NULL WHERE id = ?", (replica, job_id)
+            )
             return self._load(db, job_id)
 
-    def unpin_queued(self, replica: str) -> Sequence[str]:
+    def unpin_queued(self, replica: str, resume_window: timedelta) -> Sequence[str]:
+        after = _timestamp(datetime.now(UTC) + resume_window)
         with self._tx() as db:
             rows = db.execute(
-                "UPDATE jobs SET runs_on = '' WHERE runs_on = ? AND state = ? RETURNING id",
-                (replica, JobState.QUEUED.value),
+                "UPDATE jobs SET runs_on = '', not_before = ?"
+                " WHERE runs_on = ? AND state = ? RETURNING id",
+                (after, replica, JobState.QUEUED.value),
             ).fetchall()
             return sorted(str(row["id"]) for row in rows)
 
@@ -550,15 +555,12 @@ class SQLiteJobStore:
             ).fetchone()
             return bool(row[0])
 
-    def release(self, lease: Lease) -> Job:
+    def release(self, lease: Lease, resume_window: timedelta) -> Job:
         now = _now()
+        after = _timestamp(datetime.now(UTC) + resume_window)
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
-            db.execute(
-                "UPDATE jobs SET state = ?, lease_owner = '', lease_expires_at = NULL,"
-                " runs_on = '', updated_at = ? WHERE id = ?",
-                (JobState.QUEUED.value, now, lease.job_id),
-            )
+            db.execute(RELEASE_SQL.format(p="?"), (JobState.QUEUED.value, after, now, lease.job_id))
             db.execute(
                 END_SQL.format(p="?"), end_values(lease, AttemptOutcome.HANDED_BACK, None, now)
             )

@@ -204,24 +204,29 @@ class JobStore(ScheduleStore, Protocol):
 
     def pin(self, job_id: str, replica: str) -> Job:
         """Let only `replica` claim the job from now on (a DoPut resumed on another
-        replica brings the records there). FailedPrecondition when the job is running
-        under a live lease of another replica."""
+        replica brings the records there), at once: the window in which an unpinned put
+        waits for its client to resume (release, unpin_queued) ends. FailedPrecondition
+        when the job is running under a live lease of another replica."""
         ...
 
-    def unpin_queued(self, replica: str) -> Sequence[str]:
-        """Let any replica claim the queued jobs only `replica` could (pin), and return
-        their ids: called when it shuts down, as its name may never come back (a pod's
-        name), and a DoPut export nobody resumes must still end (whoever claims it
-        ends it as cancelled once no batch comes); a put resumed pins it again."""
+    def unpin_queued(self, replica: str, resume_window: timedelta) -> Sequence[str]:
+        """Let any replica claim the queued jobs only `replica` could (pin), once
+        `resume_window` has passed (by the store's clock), and return their ids: called
+        when it shuts down, as its name may never come back (a pod's name), and a DoPut
+        export nobody resumes must still end (whoever claims it ends it as cancelled
+        once no batch comes). Within the window a put resumed on any replica pins it
+        there (pin) before another replica claims it and refuses that put."""
         ...
 
-    def release(self, lease: Lease) -> Job:
+    def release(self, lease: Lease, resume_window: timedelta) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
         by any replica now, and its attempt under `lease` ended as HANDED_BACK, in one
         transaction. LeaseLost when the lease is no longer held. A DoPut export's pin
         (runs_on) is cleared too: the replica shutting down may never come back (a pod's
-        name), and whichever replica claims it ends it as cancelled once no batch comes
-        (flight_put_idle_timeout); a put resumed elsewhere pins it there again."""
+        name). It is claimable only after `resume_window` (by the store's clock): the
+        client's retried put, landing on any replica, pins it there (pin) first; after
+        that whichever replica claims it ends it as cancelled once no batch comes
+        (flight_put_idle_timeout)."""
         ...
 
     def begin_attempt(self, lease: Lease) -> ExportAttempt:

@@ -231,7 +231,7 @@ class ExportRunner:
 
         def unpin() -> None:
             try:
-                ids = self._context.store.unpin_queued(replica)
+                ids = self._context.store.unpin_queued(replica, self._put_resume_window())
             except Unavailable as exc:
                 said.append(exc.message)
                 return
@@ -246,8 +246,14 @@ class ExportRunner:
                 "could not hand the queued puts pinned to replica %s to the other replicas"
                 " (%s): they wait for it, or for a put that resumes them",
                 replica,
-                said[0] if said else f"the job store did not answer within {timeout:.0f} s",
+                said[0] if said else f"the job store did not answer within {timeout:.1f} s",
             )
+
+    def _put_resume_window(self) -> timedelta:
+        """How long a put unpinned at shutdown waits for its client's retry, which may
+        land on any replica, before another replica may claim it (and end it cancelled
+        once no batch comes): one idle timeout, as a put that stops sending has."""
+        return timedelta(seconds=self._context.settings.flight_put_idle_timeout)
 
     # -- claiming and running --------------------------------------------------------
 
@@ -346,7 +352,7 @@ class ExportRunner:
                 return self._cancelled(job.id, lease, reason)
             _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
             # Its attempt ends HANDED_BACK with the release, in one transaction.
-            self._fenced(lease, lambda: store.release(lease))
+            self._fenced(lease, lambda: store.release(lease, self._put_resume_window()))
             return None
         except BaseException as exc:
             if must_propagate(exc):

@@ -6,6 +6,7 @@ their refusals, the hardened defaults, and a README that lists every value."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -479,6 +480,25 @@ def test_plaintext_without_principals_on_an_external_service_is_refused(
     tls = {"enabled": True, "existingSecret": "t"}
     render({"service": {"type": service_type}, "tls": tls})
     assert _config(render({"service": {"type": "ClusterIP"}}))["insecure"] is True
+
+
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort", "ClusterIP"])
+@pytest.mark.parametrize("value", [False, "true", "no"])
+def test_config_insecure_other_than_true_without_tls_is_refused(
+    service_type: str, value: object
+) -> None:
+    # Without TLS the chart renders insecure = true whatever config.insecure says: a
+    # false (or a string) passed the external-Service check and still served plaintext.
+    message = _refused({"service": {"type": service_type}, "config": {"insecure": value}})
+    assert f"config.insecure: {json.dumps(value)} with tls.enabled=false" in message, message
+    assert "set config.insecure: true (a boolean) to accept plaintext" in message, message
+    # With TLS it is the daemon's own setting, as given.
+    tls = {"enabled": True, "existingSecret": "t"}
+    if value is False:
+        secure = render(
+            {"service": {"type": service_type}, "tls": tls, "config": {"insecure": value}}
+        )
+        assert _config(secure)["insecure"] is False
 
 
 def test_a_recreate_strategy_stops_every_pod_before_the_new_ones_start() -> None:

@@ -101,7 +101,7 @@ class AttemptContract:
         store.create(new_job("j1"))
         lease = claim(store, "replica-a")
         store.begin_attempt(lease)
-        assert store.release(lease).state == Q
+        assert store.release(lease, timedelta(0)).state == Q
         (only,) = store.attempts("j1")
         assert only.outcome == AttemptOutcome.HANDED_BACK and only.ended_at is not None
 

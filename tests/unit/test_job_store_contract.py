@@ -961,7 +961,7 @@ class JobStoreContract:
         assert store.get("job-old").progress.counters == summed
         found = store.find_by_request_id("req-old", "")
         assert found is not None and found.progress.counters == summed
-        assert store.release(lease).progress.counters == summed
+        assert store.release(lease, timedelta(0)).progress.counters == summed
         claimed = store.claim("r2", 60)
         assert claimed is not None and claimed[0].progress.counters == summed
         done = store.transition("job-old", {R}, S, manifest_uri="m", lease=claimed[1])
@@ -1228,7 +1228,7 @@ class JobStoreContract:
             lambda: store.transition("j1", {R}, S, manifest_uri="file:///m", lease=old),
             lambda: store.transition("j1", {R}, F, error=JobError("INTERNAL", "x"), lease=old),
             lambda: store.renew(old, 30),
-            lambda: store.release(old),
+            lambda: store.release(old, timedelta(0)),
         ]
         for attempt in attempts:
             with pytest.raises(LeaseLost, match="replica-b"):
@@ -1250,7 +1250,8 @@ class JobStoreContract:
         store.create(new_job("j1"))
         lease = self._claim(store, "replica-a", 30)
         store.save_upload("j1", "k1", '{"parts": [1]}', lease=lease)
-        released = store.release(lease)
+        # The resume window holds back only a DoPut export (pinned); this one is at once.
+        released = store.release(lease, timedelta(hours=1))
         assert (released.state, released.replica) == (Q, "")
         assert store.uploads("j1") == [("k1", '{"parts": [1]}')]  # the upload stays open
         again = self._claim(store, "replica-b", 30)
@@ -1305,8 +1306,8 @@ class JobStoreContract:
         lease = self._claim(store, "replica-a", 30)
         with pytest.raises(FailedPrecondition, match="replica-a"):
             store.pin("j1", "replica-b")
-        assert store.release(lease).state == Q
-        store.release(self._claim(store, "replica-c", 30))
+        assert store.release(lease, timedelta(0)).state == Q
+        store.release(self._claim(store, "replica-c", 30), timedelta(0))
         assert store.pin("j1", "replica-b").state == Q  # a put resumed there pins it again
         assert store.claim("replica-a", 30) is None
         moved = self._claim(store, "replica-b", 0.2)
@@ -1327,13 +1328,41 @@ class JobStoreContract:
         store.create(replace(new_job("j2"), runs_on="replica-a"))
         store.create(replace(new_job("j3"), runs_on="replica-b"))
         running = self._claim(store, "replica-a", 30)
-        assert store.unpin_queued("replica-a") == ["j2"]
-        assert store.unpin_queued("replica-a") == []
+        assert store.unpin_queued("replica-a", timedelta(0)) == ["j2"]
+        assert store.unpin_queued("replica-a", timedelta(0)) == []
         claimed = self._claim(store, "replica-c", 30)
         assert claimed.job_id == "j2"
         assert store.claim("replica-c", 30) is None  # j3 is still replica-b's
         with pytest.raises(FailedPrecondition, match="replica-a"):
             store.pin(running.job_id, "replica-c")  # j1 runs there under a live lease
+
+    @pytest.mark.parametrize("how", ["release", "unpin_queued"])
+    def test_an_unpinned_put_waits_its_resume_window_unless_a_put_pins_it(
+        self, store: JobStore, how: str
+    ) -> None:
+        """A put handed back (release) or queued on a stopping replica (unpin_queued):
+        the client's retry lands on any replica, which pins it; another replica
+        claiming it first would refuse that put. So none claims it within the window,
+        a pin ends the window at once, and after it any replica claims it."""
+        store.create(replace(new_job("j1"), runs_on="replica-a"))
+
+        def unpin(window: timedelta) -> None:
+            if how == "release":
+                store.release(self._claim(store, "replica-a", 30), window)
+            else:
+                store.unpin_queued("replica-a", window)
+
+        unpin(timedelta(hours=1))
+        assert store.claim("replica-b", 30) is None
+        assert store.claim("replica-c", 30) is None
+        assert store.pin("j1", "replica-c").state == Q  # the retried put lands on c
+        assert store.claim("replica-b", 30) is None
+        assert self._claim(store, "replica-c", 30).job_id == "j1"
+        store.create(replace(new_job("j2"), runs_on="replica-a"))
+        unpin(timedelta(seconds=0.3))
+        assert store.claim("replica-b", 30) is None
+        time.sleep(0.6)
+        assert self._claim(store, "replica-b", 30).job_id == "j2"
 
     def test_expire_leases_makes_running_jobs_claimable_now(self, store: JobStore) -> None:
         store.create(new_job("j1"))
@@ -1623,7 +1652,7 @@ class TestPostgresJobStore(JobStoreContract):
         heard.clear()
         there.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1), lease=claimed[1])
         hear(JobSignal(SignalKind.CHANGED, "j1"))
-        there.release(claimed[1])
+        there.release(claimed[1], timedelta(0))
         hear(JobSignal(SignalKind.QUEUED, "j1"))
         with pytest.raises(LeaseLost):
             there.save_progress("j1", Progress(records=5), lease=claimed[1])

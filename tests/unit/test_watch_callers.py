@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_a_watcher_reads_the_attempts_the_runner_could_not(
     claimed = store.claim("replica-a", 60)
     assert claimed is not None
     store.begin_attempt(claimed[1])
-    store.release(claimed[1])  # queued again, with one attempt behind it
+    store.release(claimed[1], timedelta(0))  # queued again, with one attempt behind it
 
     watch = _watch(service, job.id, ALICE)
     snapshot = next(watch)

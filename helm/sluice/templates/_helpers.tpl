@@ -108,6 +108,14 @@ state folder too, but only once the pods start). */}}
 {{- /* Without TLS the chart sets insecure = true; outside the cluster with no principals
 that is an open, unauthenticated daemon: only when the operator says so. */}}
 {{- $principals := dig "auth" "principals" list .Values.config }}
+{{- /* config.insecure can only say yes: without TLS the chart renders insecure = true
+whatever it says, so any other value (false, "true") would be a silent plaintext. */}}
+{{- if and (not .Values.tls.enabled) (hasKey .Values.config "insecure") }}
+{{- $insecure := index .Values.config "insecure" }}
+{{- if not (and (kindIs "bool" $insecure) $insecure) }}
+{{- fail (printf "config.insecure: %s with tls.enabled=false: the chart serves plaintext gRPC (insecure = true) whenever TLS is off; enable tls, or set config.insecure: true (a boolean) to accept plaintext" (toJson $insecure)) }}
+{{- end }}
+{{- end }}
 {{- if and (not .Values.tls.enabled) (has .Values.service.type (list "LoadBalancer" "NodePort")) (not $principals) (not (hasKey .Values.config "insecure")) }}
 {{- fail (printf "service.type=%s with tls.enabled=false and no config.auth.principals exposes an unauthenticated plaintext daemon outside the cluster: enable tls, name principals, or accept it with config.insecure: true" .Values.service.type) }}
 {{- end }}
