@@ -76,7 +76,8 @@ def _changes(series: pl.Series, planned: pl.DataType) -> bool:
         return False
     if isinstance(have, pl.Datetime | pl.Duration):
         steps = TIME_UNITS.index(have.time_unit or "us")
-        steps -= TIME_UNITS.index(getattr(planned, "time_unit", None) or "us")
+        unit = planned.time_unit if isinstance(planned, pl.Datetime | pl.Duration) else None
+        steps -= TIME_UNITS.index(unit or "us")
         return bool((values.to_physical() % (1000**steps) != 0).any())
     if have in _FLOATS:
         if planned in SIGNED:

@@ -71,7 +71,7 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
             raise ValueError("epoch numbers in a timestamp column")
         text = pl.Series(name, values, dtype=pl.String, strict=True)
         parsed = text.str.to_datetime(time_unit="us")
-        zone = getattr(parsed.dtype, "time_zone", None)
+        zone = parsed.dtype.time_zone if isinstance(parsed.dtype, pl.Datetime) else None
         if dtype.time_zone is None:
             return parsed.dt.replace_time_zone(None) if zone else parsed
         if zone:

@@ -41,6 +41,7 @@ from sluice.server.errors import (
     Unavailable,
     is_transient,
     must_propagate,
+    safe_summary,
     safe_traceback,
 )
 from sluice.server.execution.executor import (
@@ -232,8 +233,8 @@ class ExportRunner:
         def unpin() -> None:
             try:
                 ids = self._context.store.unpin_queued(replica, self._put_resume_window())
-            except Unavailable as exc:
-                said.append(exc.message)
+            except Exception as exc:  # noqa: BLE001 - the stop goes on (a store down, or closed by the stop after the wait)
+                said.append(safe_summary(exc))
                 return
             for job_id in ids:
                 _log.info("export %s: queued put handed to any replica (this one stops)", job_id)

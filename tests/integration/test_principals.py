@@ -377,8 +377,11 @@ def test_exports_belong_to_their_creator(secured: Secured) -> None:
             policy=pb.RetentionPolicy(keep_last=1),
             dry_run=True,
         )
-        planned = stub.ApplyRetention(retention, metadata=reader, timeout=30)
-        assert done.id not in [*planned.kept, *planned.deleted]
+        # The words of a dataset without exports: another principal's are not revealed.
+        hidden = _status(lambda: stub.ApplyRetention(retention, metadata=reader, timeout=30))
+        assert hidden.code() == grpc.StatusCode.NOT_FOUND, hidden.details()  # type: ignore[attr-defined]
+        assert "'done' has no committed exports" in hidden.details()  # type: ignore[attr-defined]
+        assert done.id not in hidden.details()  # type: ignore[attr-defined]
         assert list(stub.ApplyRetention(retention, metadata=root, timeout=30).kept) == [done.id]
 
         # admin sees, watches, verifies, cancels and deletes anyone's
