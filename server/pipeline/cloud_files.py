@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.empty_tables import empty_table
 from sluice.server.pipeline.fixed_offsets import utc_schema
 from sluice.server.pipeline.footer_schemas import FOOTER_FORMATS, stored_schema
 from sluice.server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
@@ -145,7 +146,7 @@ def parquet_rows(handle: IO[bytes]) -> int:
 
 def empty_frame(schema: pa.Schema) -> pl.LazyFrame:
     """No rows of `schema`, as every reader gives them (fixed-offset zones as UTC)."""
-    frame = pl.from_arrow(utc_schema(schema).empty_table())
+    frame = pl.from_arrow(empty_table(utc_schema(schema)))
     assert isinstance(frame, pl.DataFrame)
     return frame.lazy()
 

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from sluice.server.errors import quoted, quoted_list
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.empty_tables import empty_table
 from sluice.server.pipeline.fixed_offsets import utc_schema
 from sluice.server.pipeline.narrowed_values import (
     MANTISSA,
@@ -289,23 +290,16 @@ def _polars_types(schema: pa.Schema) -> pl.Schema | str:
     """The Polars types of an Arrow schema's columns, or why one cannot be read
     (unreadable_columns' message, naming the first such column)."""
     try:
-        frame = pl.from_arrow(_empty(schema))
+        frame = pl.from_arrow(empty_table(schema))
     except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any refusal
         for field in schema:
             try:
-                pl.from_arrow(_empty(pa.schema([field])))
+                pl.from_arrow(empty_table(pa.schema([field])))
             except (Exception, pl.exceptions.PanicException):  # noqa: BLE001
                 return unreadable_column(pa.schema([field])) or cannot_read(field)
         return cannot_read(schema.field(0))
     assert isinstance(frame, pl.DataFrame)
     return frame.schema
-
-
-def _empty(schema: pa.Schema) -> pa.Table:
-    """A table of no rows of `schema`, made of empty chunked arrays: Schema.empty_table
-    builds arrays, which pyarrow cannot for some types Polars reads (a list of
-    dictionaries of string views: "DictionaryArray converter … not implemented")."""
-    return pa.Table.from_arrays([pa.chunked_array([], type=f.type) for f in schema], schema=schema)
 
 
 def _finer(have: str | None, planned: str | None) -> bool:

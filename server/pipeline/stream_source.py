@@ -44,6 +44,7 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.pipeline.empty_tables import empty_table
 from sluice.server.pipeline.fixed_offsets import utc_schema
 
 #: Source URI scheme of an export whose records a caller pushes (DoPut).
@@ -409,11 +410,11 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
             # failed at its first batch with an internal error.
             _refuse_column(field, "which the daemon cannot export; cast it to decimal128")
     try:
-        frame = pl.from_arrow(schema.empty_table())
+        frame = pl.from_arrow(empty_table(schema))
     except Exception:  # Polars and pyarrow raise many types for a type they lack
         for field in schema:
             try:
-                pl.from_arrow(pa.schema([field]).empty_table())
+                pl.from_arrow(empty_table(pa.schema([field])))
             except Exception:  # noqa: BLE001 - as above
                 _refuse_column(field, _UNSUPPORTED)
         raise

@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from sluice.server.errors import Interrupted
+from sluice.server.pipeline.empty_tables import empty_table
 from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, offset_columns, utc_schema
 from sluice.server.pipeline.footer_schemas import (
     FOOTER_FORMATS,
@@ -159,7 +160,7 @@ def _opened_schema(
 
 def _holds(schema: pa.Schema) -> bool:
     try:
-        pl.from_arrow(schema.empty_table())
+        pl.from_arrow(empty_table(schema))
     except pl.exceptions.PanicException:
         return False
     except Exception:  # noqa: BLE001 - other refusals are for Polars' own reader to word
