@@ -11,6 +11,7 @@ InvalidArgument on field "text".
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -319,6 +320,14 @@ def _period(unit: str, now: datetime, offset: int) -> tuple[datetime, datetime] 
     return None
 
 
+def _months_back(now: datetime, months: int) -> datetime:
+    """The same local time `months` calendar months before `now`, on the same day or
+    the month's last day when it is shorter (31 March - 1 month: 28/29 February)."""
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day)
+
+
 def _time_rule(
     tokens: Tokens, i: int, plan: TextPlan, now: datetime
 ) -> tuple[int, TextPlan] | None:
@@ -334,9 +343,10 @@ def _time_rule(
         if number is not None and unit in UNITS:
             span, count = (now - timedelta(days=number * UNITS[unit]), None), 3
         elif number is not None and unit.removesuffix("s") in {"month", "year"}:
-            whole = _period(unit.removesuffix("s"), now, -number)
-            assert whole is not None
-            span, count = (whole[0], None), 3
+            # Rolling, like "last 7 days": "last 12 months" on 8 December starts on
+            # 8 December a year back ("last month" alone is the calendar month).
+            months = number * (12 if unit.removesuffix("s") == "year" else 1)
+            span, count = (_months_back(now, months), None), 3
         elif number is None and unit in {"day", "week", "month", "year"}:
             period = _period(unit, now, 0 if word == "this" else -1)
             if period is not None:
@@ -554,10 +564,10 @@ def _schedule_rule(
     hour, minute = {"night": (2, 0), "morning": (7, 0), "evening": (19, 0)}.get(kind, (0, 0))
     at_time = _clock(tokens, i + count) if _at(tokens, i + count) == "at" else None
     if at_time is not None:
-        used, hour, minute = at_time
+        used, hour, minute, said_which_half = at_time
         count += used
-        if kind == "night" and hour < 12 and hour >= 7 and "am" not in tokens[i + count - 1]:
-            hour += 12  # "every night at 11" is 23:00
+        if not said_which_half:
+            hour = _hour_of(kind, hour, " ".join(tokens[i : i + count]))
     if kind in {"hour", "hourly"}:
         cron = "@hourly"
     elif kind in {"month", "monthly"} and at_time is None:
@@ -577,13 +587,28 @@ def _schedule_rule(
     return count, _set(plan, "schedule", cron, " ".join(tokens[i : i + count]))
 
 
-def _clock(tokens: Tokens, at: int) -> tuple[int, int, int] | None:
-    """'at 2', 'at 2am', 'at 2 pm', 'at 14:30', 'at noon': (tokens used incl. 'at', h, m)."""
+def _hour_of(kind: str, hour: int, words: str) -> int:
+    """A bare hour of 1-12 read in the part of the day named: "every evening at 8" is
+    20:00, "every night at 11" 23:00 and "at 12" midnight, "every night at 2" 02:00."""
+    if kind == "night":
+        if hour == 12:
+            return 0
+        return hour + 12 if 7 <= hour < 12 else hour
+    if kind == "evening":
+        if hour == 12:
+            raise InvalidArgument("text", f"'{words}': say 'at noon' or 'at midnight'")
+        return hour + 12 if 1 <= hour < 12 else hour
+    return hour
+
+
+def _clock(tokens: Tokens, at: int) -> tuple[int, int, int, bool] | None:
+    """'at 2', 'at 2am', 'at 2 pm', 'at 14:30', 'at noon': (tokens used incl. 'at', h, m,
+    whether the words said which half of the day: am/pm, noon/midnight, or 13-23 and 0)."""
     word = _at(tokens, at + 1)
     if word in {"noon", "midday"}:
-        return 2, 12, 0
+        return 2, 12, 0, True
     if word == "midnight":
-        return 2, 0, 0
+        return 2, 0, 0, True
     match = re.fullmatch(r"([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?", word)
     if match is None:
         return None
@@ -597,7 +622,7 @@ def _clock(tokens: Tokens, at: int) -> tuple[int, int, int] | None:
         hour = 0
     if hour > 23 or minute > 59:
         raise InvalidArgument("text", f"'{word}' is not a time of day")
-    return used, hour, minute
+    return used, hour, minute, suffix in {"am", "pm"} or not 1 <= hour <= 12
 
 
 _RULES: Final[tuple[Rule, ...]] = (

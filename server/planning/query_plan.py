@@ -185,7 +185,9 @@ def _compile_time_range(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
     for bound, inclusive in ((time_range.since, True), (time_range.until, False)):
         if bound is None:
             continue
-        literal = _bound_literal(bound, dtype, f"{field}.column", exclusive_end=not inclusive)
+        literal = _bound_literal(
+            bound, dtype, f"{field}.column", time_range.column, exclusive_end=not inclusive
+        )
         parts.append(column >= literal if inclusive else column < literal)
     return pl.all_horizontal(parts) if len(parts) > 1 else parts[0]
 
@@ -202,14 +204,18 @@ def time_range_bounds(query: QuerySpec, schema: pl.Schema) -> tuple[tuple[str, s
         if bound is None:
             continue
         literal = _bound_literal(
-            bound, dtype, "spec.query.time_range.column", exclusive_end=operator == "<"
+            bound,
+            dtype,
+            "spec.query.time_range.column",
+            time_range.column,
+            exclusive_end=operator == "<",
         )
         bounds.append((time_range.column, operator, pl.select(literal).item()))
     return tuple(bounds)
 
 
 def _bound_literal(
-    bound: datetime, dtype: pl.DataType, field: str, *, exclusive_end: bool = False
+    bound: datetime, dtype: pl.DataType, field: str, column: str, *, exclusive_end: bool = False
 ) -> pl.Expr:
     utc = bound.astimezone(UTC) if bound.tzinfo else bound.replace(tzinfo=UTC)
     if isinstance(dtype, pl.Datetime):
@@ -224,7 +230,9 @@ def _bound_literal(
         if exclusive_end and utc.time() != time(0):
             day += timedelta(days=1)
         return pl.lit(day)
-    raise InvalidArgument(field, f"is {dtype}, not a Date or Datetime column")
+    raise InvalidArgument(
+        field, f"column {quoted(column)} is {dtype}, not a Date or Datetime column"
+    )
 
 
 def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:

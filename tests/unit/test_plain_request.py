@@ -105,7 +105,17 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "orders from the past two weeks",
         {"source_name": "orders", "since": datetime(2025, 6, 1, 8, 0, tzinfo=UTC)},
     ),
-    ("orders from the last 3 months", {"source_name": "orders", "since": local(2025, 3, 1)}),
+    # "last N months/years" rolls like "last 7 days": it ran from the calendar month N
+    # back with no end, so "last 1 year" was almost two years (since 1 January 2024).
+    (
+        "orders from the last 3 months",
+        {"source_name": "orders", "since": local(2025, 3, 15, 10, 0)},
+    ),
+    (
+        "orders from the last 12 months",
+        {"source_name": "orders", "since": local(2024, 6, 15, 10, 0)},
+    ),
+    ("orders from the last 1 year", {"source_name": "orders", "since": local(2024, 6, 15, 10, 0)}),
     (
         "orders from March to May",
         {"source_name": "orders", "since": local(2025, 3, 1), "until": local(2025, 6, 1)},
@@ -134,6 +144,16 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("orders daily", {"source_name": "orders", "schedule": "@daily"}),
     ("orders every day at 14:30", {"source_name": "orders", "schedule": "30 14 * * *"}),
     ("orders every night at 11", {"source_name": "orders", "schedule": "0 23 * * *"}),
+    # A bare hour is read in the part of the day named: "evening at 8" was 08:00 and
+    # "night at 12" noon.
+    ("orders every night at 10:30", {"source_name": "orders", "schedule": "30 22 * * *"}),
+    ("orders every night at 12", {"source_name": "orders", "schedule": "0 0 * * *"}),
+    ("orders every night at 2", {"source_name": "orders", "schedule": "0 2 * * *"}),
+    ("orders every night at 11 am", {"source_name": "orders", "schedule": "0 11 * * *"}),
+    ("orders every evening at 8", {"source_name": "orders", "schedule": "0 20 * * *"}),
+    ("orders every evening at 10:30", {"source_name": "orders", "schedule": "30 22 * * *"}),
+    ("orders every evening at 18:15", {"source_name": "orders", "schedule": "15 18 * * *"}),
+    ("orders every morning at 8", {"source_name": "orders", "schedule": "0 8 * * *"}),
     ("orders every monday at 3am", {"source_name": "orders", "schedule": "0 3 * * 1"}),
     ("orders every week on friday at 6 pm", {"source_name": "orders", "schedule": "0 18 * * 5"}),
     ("orders monthly", {"source_name": "orders", "schedule": "@monthly"}),
@@ -186,6 +206,7 @@ REFUSED: list[tuple[str, str]] = [
     ("orders since 2025 before 2024", "empty time range"),
     ("orders between 2025 and 2023", "empty time range"),
     ("orders every day at 25", "not a time of day"),
+    ("orders every evening at 12", "say 'at noon' or 'at midnight'"),
     ("", "nothing to export"),
     ("   ...  ", "nothing to export"),
     ("what I sent and scraped", "could mean source"),
@@ -290,3 +311,9 @@ def test_an_invisible_character_inside_a_word_keeps_it_one_unread_word(joiner: s
 def test_invisible_characters_between_words_still_separate_them() -> None:
     plan = parse_request("orders \u200fwithout pii\u200e", NOW, SOURCES)
     assert (plan.source_name, plan.privacy, plan.unparsed) == ("orders", "strict", ())
+
+
+def test_months_back_end_on_the_shorter_month_s_last_day() -> None:
+    end_of_march = datetime(2025, 3, 31, 10, 0, tzinfo=MADRID)
+    plan = parse_request("orders from the last 1 month", end_of_march, SOURCES)
+    assert plan.since == local(2025, 2, 28, 10, 0)

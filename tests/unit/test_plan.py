@@ -368,6 +368,17 @@ def test_bad_time_ranges_name_their_field(
     assert error.violations[0].field == field
 
 
+@pytest.mark.parametrize("column", ["sid", "amount"])
+def test_a_time_range_on_a_column_that_is_not_a_date_names_the_column(
+    world: World, table: Path, column: str
+) -> None:
+    """A named source's time_column comes from the server's config, so the caller never
+    wrote it: the message named only the field, not the column."""
+    error = world.rejected(table, query=QuerySpec(time_range=TimeRange(column, since=_JAN2)))
+    assert f"column '{column}' is" in error.message
+    assert "not a Date or Datetime column" in error.message
+
+
 @pytest.mark.parametrize("column", ["naive", "millis", "berlin"])
 def test_time_range_on_datetime_columns_compares_instants_in_utc(
     world: World, table: Path, column: str
