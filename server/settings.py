@@ -31,7 +31,7 @@ from sluice.secrets import SecretRef
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
-from sluice.server.redaction_policy_config import check_policies
+from sluice.server.redaction_policy_config import DEFAULT_HASH_KEY, check_policies
 from sluice.server.replica import default_replica_id
 from sluice.server.source_profiles import SourceProfile
 from sluice.server.templates import TemplateConfig, check_template_names
@@ -665,6 +665,51 @@ class Settings(BaseModel):
             except AgeFormatError as exc:
                 raise ValueError(f"[{position}] {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _names_name_entries(self) -> Settings:
+        """A setting naming another table's entry names one that exists: otherwise every
+        request relying on it failed, blaming its caller, or it silently applied nothing
+        (a principal's allow-list naming a key that is not there). Key and secret names
+        are not echoed: a secret is sometimes pasted where its name belongs."""
+        if self.key_index_key and self.key_index_key not in self.hash_keys:
+            raise ValueError("key_index_key is not an entry of hash_keys")
+        profiles = self.storage_profiles.keys() | self.source_profiles.keys()
+        for name, source in self.sources.items():
+            if source.profile and source.profile not in profiles:
+                raise ValueError(
+                    f"sources.{name}.profile: no storage_profiles or source_profiles entry "
+                    f"{source.profile[:40]!r}"
+                )
+        for name, template in self.templates.items():
+            policy = template.redaction_policy
+            if policy and policy not in self.redaction_policies:
+                raise ValueError(
+                    f"templates.{name}.redaction_policy: no redaction_policies entry "
+                    f"{policy[:40]!r}"
+                )
+            if template.source_name and template.source_name not in self.sources:
+                raise ValueError(
+                    f"templates.{name}.source_name: no sources entry {template.source_name[:40]!r}"
+                )
+            for what, secret in (
+                ("passphrase_secret", template.passphrase_secret),
+                ("zip_password_secret", template.zip_password_secret),
+            ):
+                if secret is not None and secret not in self.secrets:
+                    raise ValueError(f"templates.{name}.{what} is not an entry of secrets")
+        for principal in self.auth.principals:
+            for what, named, table in (
+                ("hash_keys", principal.hash_keys, self.hash_keys.keys() | {DEFAULT_HASH_KEY}),
+                ("secrets", principal.secrets, self.secrets.keys()),
+                ("profiles", principal.profiles, profiles),
+            ):
+                if set(named or ()) - table:
+                    raise ValueError(
+                        f"auth.principals[{principal.name}].{what} names an entry that "
+                        f"{what} does not have"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _backup_passphrase_is_a_secret(self) -> Settings:
