@@ -4,6 +4,7 @@ bad keys and values refused by name; secrets by reference; the local digest key.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -593,3 +594,87 @@ def test_a_reference_never_shows_what_may_be_a_pasted_secret(tmp_path: Path) -> 
     with pytest.raises(SecretUnavailable) as missing:
         absolute.resolve()
     assert f"{tmp_path}/missing.key" in missing.value.message  # an absolute path is shown
+
+
+_KEY = {"hash_keys": {"pseudonyms": "env:PSEUDONYM_KEY"}}
+_PRINCIPAL = {"name": "ops", "token_sha256": "a" * 64}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"key_index_key": "nokey"}, "key_index_key is not an entry of hash_keys"),
+        (
+            {"sources": {"s": {"uri": "/data/s.parquet", "profile": "nope"}}},
+            "sources.s.profile: no storage_profiles or source_profiles entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"redaction_policy": "nope"}}},
+            "templates.t.redaction_policy: no redaction_policies entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"source_name": "nope"}}},
+            "templates.t.source_name: no sources entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"passphrase_secret": "nosecret"}}},
+            "templates.t.passphrase_secret is not an entry of secrets",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"hash_keys": ["pseudonyms", "nokey"]}]}},
+            "auth.principals[ops].hash_keys names an entry that hash_keys does not have",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"secrets": ["nosecret"]}]}},
+            "auth.principals[ops].secrets names an entry that secrets does not have",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"profiles": ["nope"]}]}},
+            "auth.principals[ops].profiles names an entry that profiles does not have",
+        ),
+    ],
+)
+def test_a_setting_naming_an_entry_that_is_not_there_is_refused(
+    overrides: dict[str, object], expected: str
+) -> None:
+    """They loaded, and every request relying on them failed blaming its caller (or an
+    allow-list silently allowed nothing)."""
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        load_settings(None, _KEY | overrides, environ={})
+
+
+def test_names_that_are_there_load() -> None:
+    settings = load_settings(
+        None,
+        _KEY
+        | {
+            "key_index_key": "pseudonyms",
+            "secrets": {"zip": "env:ZIP_PASSWORD"},
+            "redaction_policies": {"pii": {"level": "moderate"}},
+            "sources": {"s": {"uri": "/data/s.parquet"}},
+            "templates": {
+                "t": {"redaction_policy": "pii", "source_name": "s", "zip_password_secret": "zip"}
+            },
+            "auth": {"principals": [_PRINCIPAL | {"hash_keys": ["pseudonyms", "default"]}]},
+        },
+        environ={},
+    )
+    assert settings.key_index_key == "pseudonyms"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"column": "email", "action": "mask", "keep_last": "four"}, "keep_last must be a whole"),
+        ({"column": "email", "action": "mask", "keep_last": True}, "keep_last must be a whole"),
+        ({"column": 3, "action": "drop"}, "rules[0].column must be a string"),
+    ],
+)
+def test_a_policy_rule_field_of_the_wrong_type_is_refused(
+    rule: dict[str, object], expected: str
+) -> None:
+    """keep_last = "four" loaded and failed the first request naming the policy with an
+    unhandled TypeError."""
+    policies = {"redaction_policies": {"pii": {"level": "basic", "rules": [rule]}}}
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        load_settings(None, policies, environ={})
