@@ -84,7 +84,8 @@ def test_the_rendered_config_is_one_the_daemon_starts_with(
 
 def test_tls_without_principals_is_refused_at_install() -> None:
     values = {"tls": {"enabled": True, "existingSecret": "sluice-tls"}}
-    with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled with no config\.auth\.principals"):
+    refused = r"tls\.enabled with no config\.auth\.principals"
+    with pytest.raises(helm.HelmRenderError, match=refused):
         render(values)
     render(values | {"config": {"insecure": True}})
 
