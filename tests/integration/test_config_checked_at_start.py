@@ -106,7 +106,12 @@ def test_a_secret_pasted_into_a_named_secret_table_refuses_the_start_unechoed(  
 
 
 @pytest.mark.parametrize(
-    "uri", [f"postgresql://sales:{CANARY}@127.0.0.1:9/crm", f"s3://AKIAX:{CANARY}@bucket/d/*"]
+    "uri",
+    [
+        f"postgresql://sales:{CANARY}@127.0.0.1:9/crm",
+        f"s3://AKIAX:{CANARY}@bucket/d/*",
+        f"postgresql://sales@127.0.0.1:9/crm?sslmode=require&password={CANARY}",
+    ],
 )
 def test_a_named_source_uri_holding_a_password_refuses_the_start_unechoed(  # type: ignore[no-untyped-def]
     daemon_factory, uri: str
