@@ -838,6 +838,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         for key in ("source_roots", "destination_roots"):
             if isinstance(principal, dict) and isinstance(principal.get(key), list):
                 principal[key] = [_relative_root(base, root) for root in principal[key]]
+    # Secret references inside tables (a profile's password_ref, a notification's
+    # secret_ref, a principal's token_ref: every one ends in _ref), as the top-level ones:
+    # they stayed relative to the working directory, unlike what README says.
+    entries = [
+        entry
+        for table in ("source_profiles", "storage_profiles", "notifications")
+        if isinstance(raw.get(table), dict)
+        for entry in raw[table].values()
+    ]
+    entries += principals if isinstance(principals, list) else []
+    for entry in entries:
+        if isinstance(entry, dict):
+            for key in [key for key in entry if key.endswith("_ref")]:
+                entry[key] = _relative_reference(base, entry[key])
     return raw
 
 

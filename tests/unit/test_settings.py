@@ -118,6 +118,31 @@ def test_audit_log_ca_files_and_secret_files_in_a_file_are_relative_to_it(tmp_pa
     )
 
 
+def test_secret_references_inside_tables_are_relative_to_the_file(tmp_path: Path) -> None:
+    """A profile's password_ref, a notification's secret_ref and a principal's token_ref
+    stayed relative to the working directory, unlike the top-level ones."""
+    path = _config(
+        tmp_path / "etc",
+        '[source_profiles.crm]\nkind = "postgresql"\nhosts = ["127.0.0.1:5432"]\n'
+        'user = "u"\npassword_ref = "file:pw"\n'
+        '[storage_profiles.lake]\nkind = "s3"\naccess_key_id_ref = "env:AK"\n'
+        'secret_access_key_ref = "file:s3.key"\n'
+        '[notifications.ops]\nurl = "https://hooks.example/x"\nsecret_ref = "file:hook.key"\n'
+        '[[auth.principals]]\nname = "ops"\ntoken_ref = "file:ops.token"\n'
+        'scopes = ["admin"]\n',
+    )
+    etc = tmp_path / "etc"
+    for name in ("pw", "s3.key", "hook.key", "ops.token"):
+        (etc / name).write_bytes(b"k" * 32)
+    settings = load_settings(path, environ={})
+    assert settings.source_profiles["crm"].password_ref == f"file:{etc / 'pw'}"
+    lake = settings.storage_profiles["lake"]
+    assert lake.secret_access_key_ref == f"file:{etc / 's3.key'}"  # type: ignore[union-attr]
+    assert lake.access_key_id_ref == "env:AK"  # type: ignore[union-attr]
+    assert settings.notifications["ops"].secret_ref == f"file:{etc / 'hook.key'}"
+    assert settings.auth.principals[0].token_ref == f"file:{etc / 'ops.token'}"
+
+
 def test_unknown_key_in_a_file_is_rejected_by_name(tmp_path: Path) -> None:
     path = _config(tmp_path, 'adress = "127.0.0.1:1"\nbatch_rows = 1024\nzzz_extra = 1\n')
     with pytest.raises(SettingsError) as raised:
