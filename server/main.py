@@ -36,6 +36,7 @@ from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
+from sluice.server.planning.redaction_plan import check_server_policies
 from sluice.server.principals import ANONYMOUS, build_authenticator
 from sluice.server.rpc.server import (
     build_health_server,
@@ -126,6 +127,8 @@ def _run(settings: Settings) -> int:
     load_signer(settings.manifest_signing_key)
     # So are notification secrets: a delivery would otherwise be given up in the log only.
     check_notification_secrets(settings)
+    # And every policy rule (hash keys read): a bad one failed each request naming it.
+    check_server_policies(settings)
     _warn_of_export_roots_in_the_state_folder(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)

@@ -19,13 +19,18 @@ inside `allowed_source_roots`, its database must be a sqlite:/duckdb: file there
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sluice.server.pipeline.source import SOURCE_FORMATS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+#: libpq's connection parameters that hold a secret (`postgresql://u@db/x?password=…`).
+_PASSWORD_PARAMETERS: Final = frozenset({"password", "sslpassword"})
 
 
 class NamedSource(BaseModel):
@@ -56,14 +61,18 @@ class NamedSource(BaseModel):
     @classmethod
     def _no_password(cls, value: str) -> str:
         try:
-            password = urlsplit(value).password if "://" in value else None
+            parts = urlsplit(value) if "://" in value else None
+            password = parts.password if parts is not None else None
+            in_query = parts is not None and bool(
+                _PASSWORD_PARAMETERS & {key.lower() for key in parse_qs(parts.query)}
+            )
         except ValueError:
-            password = None
-        if password is not None:
+            password, in_query = None, False
+        if password is not None or in_query:
             # Never echoed: the config file (a chart's ConfigMap) is no place for it.
             raise ValueError(
-                "must not hold a password (user:password@): name a profile in `profile`"
-                " that holds it by reference (source_profiles.NAME.password_ref for a"
+                "must not hold a password (user:password@ or ?password=): name a profile in"
+                " `profile` that holds it by reference (source_profiles.NAME.password_ref for a"
                 " database, storage_profiles.NAME for s3:// and az://)"
             )
         return value

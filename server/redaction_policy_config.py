@@ -11,9 +11,23 @@ from typing import Any, Final
 from sluice.server.pipeline.redaction.entities import LEVEL_RANK
 from sluice.server.planning.spec import RedactionRuleSpec
 
+#: The hash_keys entry a hash rule naming no key uses.
+DEFAULT_HASH_KEY: Final = "default"
 POLICY_KEYS: Final = frozenset({"level", "rules", "description"})
 #: Keys a policy rule may have: RedactionRuleSpec's fields a configuration may set.
 _RULE_KEYS: Final = frozenset(f.name for f in fields(RedactionRuleSpec))
+#: Each key's type in the file: a wrong one (`keep_last = "four"`) reached planning,
+#: which failed the first request naming the policy with an unhandled TypeError.
+_RULE_TYPES: Final[dict[str, type]] = {
+    "column": str,
+    "pattern": str,
+    "action": str,
+    "keep_last": int,
+    "granularity": str,
+    "key": str,
+    "top_level": bool,
+}
+_TYPE_WORDS: Final = {str: "a string", int: "a whole number", bool: "true or false"}
 
 
 def read_policy(raw: object) -> tuple[str, list[RedactionRuleSpec]]:
@@ -48,7 +62,9 @@ def _rule(number: int, rule: object) -> RedactionRuleSpec:
     unknown = sorted(set(rule) - _RULE_KEYS)
     if unknown:
         raise ValueError(f"rules[{number}]: unknown key(s) {', '.join(map(str, unknown))}")
-    try:
-        return RedactionRuleSpec(**rule)
-    except TypeError as exc:
-        raise ValueError(f"rules[{number}]: {exc}") from None
+    for key, value in rule.items():
+        wanted = _RULE_TYPES[key]
+        # bool is an int to Python: `keep_last = true` is no count.
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise ValueError(f"rules[{number}].{key} must be {_TYPE_WORDS[wanted]}")
+    return RedactionRuleSpec(**rule)

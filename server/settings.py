@@ -31,7 +31,7 @@ from sluice.secrets import SecretRef
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
-from sluice.server.redaction_policy_config import check_policies
+from sluice.server.redaction_policy_config import DEFAULT_HASH_KEY, check_policies
 from sluice.server.replica import default_replica_id
 from sluice.server.source_profiles import SourceProfile
 from sluice.server.templates import TemplateConfig, check_template_names
@@ -667,6 +667,51 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _names_name_entries(self) -> Settings:
+        """A setting naming another table's entry names one that exists: otherwise every
+        request relying on it failed, blaming its caller, or it silently applied nothing
+        (a principal's allow-list naming a key that is not there). Key and secret names
+        are not echoed: a secret is sometimes pasted where its name belongs."""
+        if self.key_index_key and self.key_index_key not in self.hash_keys:
+            raise ValueError("key_index_key is not an entry of hash_keys")
+        profiles = self.storage_profiles.keys() | self.source_profiles.keys()
+        for name, source in self.sources.items():
+            if source.profile and source.profile not in profiles:
+                raise ValueError(
+                    f"sources.{name}.profile: no storage_profiles or source_profiles entry "
+                    f"{source.profile[:40]!r}"
+                )
+        for name, template in self.templates.items():
+            policy = template.redaction_policy
+            if policy and policy not in self.redaction_policies:
+                raise ValueError(
+                    f"templates.{name}.redaction_policy: no redaction_policies entry "
+                    f"{policy[:40]!r}"
+                )
+            if template.source_name and template.source_name not in self.sources:
+                raise ValueError(
+                    f"templates.{name}.source_name: no sources entry {template.source_name[:40]!r}"
+                )
+            for what, secret in (
+                ("passphrase_secret", template.passphrase_secret),
+                ("zip_password_secret", template.zip_password_secret),
+            ):
+                if secret is not None and secret not in self.secrets:
+                    raise ValueError(f"templates.{name}.{what} is not an entry of secrets")
+        for principal in self.auth.principals:
+            for what, named, table in (
+                ("hash_keys", principal.hash_keys, self.hash_keys.keys() | {DEFAULT_HASH_KEY}),
+                ("secrets", principal.secrets, self.secrets.keys()),
+                ("profiles", principal.profiles, profiles),
+            ):
+                if set(named or ()) - table:
+                    raise ValueError(
+                        f"auth.principals[{principal.name}].{what} names an entry that "
+                        f"{what} does not have"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _backup_passphrase_is_a_secret(self) -> Settings:
         name = self.backup_passphrase_secret
         if name and name not in self.secrets:
@@ -793,6 +838,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         for key in ("source_roots", "destination_roots"):
             if isinstance(principal, dict) and isinstance(principal.get(key), list):
                 principal[key] = [_relative_root(base, root) for root in principal[key]]
+    # Secret references inside tables (a profile's password_ref, a notification's
+    # secret_ref, a principal's token_ref: every one ends in _ref), as the top-level ones:
+    # they stayed relative to the working directory, unlike what README says.
+    entries = [
+        entry
+        for table in ("source_profiles", "storage_profiles", "notifications")
+        if isinstance(raw.get(table), dict)
+        for entry in raw[table].values()
+    ]
+    entries += principals if isinstance(principals, list) else []
+    for entry in entries:
+        if isinstance(entry, dict):
+            for key in [key for key in entry if key.endswith("_ref")]:
+                entry[key] = _relative_reference(base, entry[key])
     return raw
 
 

@@ -16,9 +16,9 @@ from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.source import shown
 from sluice.server.pipeline.stream_source import is_stream_uri
-from sluice.server.planning.redaction_plan import DEFAULT_HASH_KEY
 from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
 from sluice.server.principals import AuthSettings, Principal, Scope
+from sluice.server.redaction_policy_config import DEFAULT_HASH_KEY
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.locations import SERVER_SCHEMES, classify_source
 

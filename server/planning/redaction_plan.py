@@ -44,11 +44,10 @@ from sluice.server.pipeline.redaction.policy import (
 from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.stages import NoRedaction, Redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
-from sluice.server.redaction_policy_config import read_policy
+from sluice.server.redaction_policy_config import DEFAULT_HASH_KEY, read_policy
 from sluice.server.secrets import resolve_configured_secret
 from sluice.server.settings import Settings
 
-DEFAULT_HASH_KEY: Final = "default"
 _ENTITY_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
 #: Bounds on a rule's regular expression, checked before any engine parses it.
 MAX_PATTERN_CHARS: Final = 1024
@@ -140,6 +139,18 @@ def _named_policy(name: str, settings: Settings) -> tuple[str, list[RedactionRul
         # The server's configuration is wrong, not the caller's request.
         raise FailedPrecondition(f"server policy {name!r} is invalid: {exc}") from None
     return level, rules
+
+
+def check_server_policies(settings: Settings) -> None:
+    """Every rule of every configured policy can apply — its action, pattern, options
+    and hash key (read now, like every secret the daemon needs): FailedPrecondition
+    naming `redaction_policies.NAME.rules[i]` when the daemon starts, rather than the
+    first request naming the policy failing for a fault of the server's."""
+    keys = _KeyRing(settings)
+    for name, raw in sorted(settings.redaction_policies.items()):
+        _level, rules = read_policy(raw)
+        for number, rule in enumerate(rules):
+            _server_rule(f"redaction_policies.{name}.rules[{number}]", rule, keys, number)
 
 
 def _server_rule(

@@ -17,6 +17,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 
+from sluice.server.settings import load_settings
 from tests.chart.rendering import (
     CHART,
     CI_VALUES,
@@ -57,6 +58,36 @@ def test_every_object_is_valid_for_three_kubernetes_versions(values_file: Path) 
             if document["kind"] in CUSTOM_KINDS:
                 continue
             kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    "values_file", [None, *CI_VALUES], ids=lambda p: _name(p) if p else "defaults"
+)
+def test_the_rendered_config_is_one_the_daemon_starts_with(
+    values_file: Path | None, tmp_path: Path
+) -> None:
+    """The settings the daemon reads at start (the ConfigMap's sluice.toml and the
+    workload's SLUICE_* variables) load: tls-metrics rendered a config the daemon refused
+    (TLS on 0.0.0.0 with no principals), a pod crash-looping after a clean install."""
+    manifests = render(load_values(values_file) if values_file else {})
+    config = tmp_path / "sluice.toml"
+    config.write_text(by_kind(manifests, "ConfigMap")[0]["data"]["sluice.toml"])
+    environ = {
+        variable["name"]: variable.get("value", "from-a-secret")
+        for workload in by_kind(manifests, "Deployment") + by_kind(manifests, "StatefulSet")
+        for container in workload["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
+        if variable["name"].startswith("SLUICE_")
+    }
+    load_settings(config, environ=environ)
+
+
+def test_tls_without_principals_is_refused_at_install() -> None:
+    values = {"tls": {"enabled": True, "existingSecret": "sluice-tls"}}
+    refused = r"tls\.enabled with no config\.auth\.principals"
+    with pytest.raises(helm.HelmRenderError, match=refused):
+        render(values)
+    render(values | {"config": {"insecure": True}})
 
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=_name)
@@ -478,7 +509,8 @@ def test_plaintext_without_principals_on_an_external_service_is_refused(
     principal = {"name": "ops", "token_ref": "env:OPS_TOKEN", "scopes": ["admin"]}
     render({"service": {"type": service_type}, "config": {"auth": {"principals": [principal]}}})
     tls = {"enabled": True, "existingSecret": "t"}
-    render({"service": {"type": service_type}, "tls": tls})
+    named = {"auth": {"principals": [principal]}}
+    render({"service": {"type": service_type}, "tls": tls, "config": named})
     assert _config(render({"service": {"type": "ClusterIP"}}))["insecure"] is True
 
 

@@ -38,11 +38,43 @@ def test_a_redaction_policy_with_an_unknown_key_refuses_the_start(  # type: igno
     assert expected in output, output
 
 
-def test_a_server_policy_rule_that_cannot_apply_is_failed_precondition(daemon_factory) -> None:  # type: ignore[no-untyped-def]
-    """The caller named a configured policy correctly: the server's rule is at fault."""
-    policies = {"pii": {"level": "basic", "rules": [{"column": "email", "action": "hsah"}]}}
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"column": "email", "action": "hsah"}, "unknown action 'hsah'"),
+        ({"pattern": "(", "action": "redact"}, "invalid regular expression"),
+        ({"pattern": "EMAL", "action": "redact"}, "unknown entity 'EMAL'"),
+        ({"column": "email", "action": "hash", "key": "nokey"}, "no hash key of that name"),
+    ],
+)
+def test_a_server_policy_rule_that_cannot_apply_refuses_the_start(  # type: ignore[no-untyped-def]
+    daemon_factory, rule: dict[str, str], expected: str
+) -> None:
+    """It loaded, and failed every request naming the policy (FAILED_PRECONDITION, the
+    server's fault) until an operator read the log: now the start names it."""
+    policies = {"pii": {"level": "basic", "rules": [rule]}}
     daemon: Daemon = daemon_factory("policy-rule", redaction_policies=policies)
+    refused = daemon.serve_refused()
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output
+    assert "server policy rule redaction_policies.pii.rules[0] cannot apply" in output, output
+    assert expected in output, output
+    assert "Traceback" not in output, output
+
+
+def test_a_policy_whose_hash_key_went_missing_after_the_start_is_failed_precondition(  # type: ignore[no-untyped-def]
+    daemon_factory,
+) -> None:
+    """The caller named a configured policy correctly: the server's rule is at fault."""
+    policies = {"pii": {"level": "basic", "rules": [{"column": "email", "action": "hash"}]}}
+    daemon: Daemon = daemon_factory(
+        "policy-key-gone", redaction_policies=policies, hash_keys={"default": "file:hash.key"}
+    )
+    key = daemon.root / "hash.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes(b"h" * 32)
     daemon.start()
+    key.unlink()
     source = generate(daemon.sources / "events.parquet", 20, seed=5)
     spec = ExportClient.build_spec(
         source=str(source),
@@ -56,8 +88,9 @@ def test_a_server_policy_rule_that_cannot_apply_is_failed_precondition(daemon_fa
         )
     error = refused.value
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
-    assert "server policy rule spec.redaction.policy[pii].rules[0]" in error.details()
-    assert "unknown action 'hsah'" in error.details()
+    assert "spec.redaction.policy[pii].rules[0]: hash key 'default' cannot be read" in (
+        error.details()
+    )
 
 
 @pytest.mark.parametrize("table", ["hash_keys", "secrets"])
@@ -73,7 +106,12 @@ def test_a_secret_pasted_into_a_named_secret_table_refuses_the_start_unechoed(  
 
 
 @pytest.mark.parametrize(
-    "uri", [f"postgresql://sales:{CANARY}@127.0.0.1:9/crm", f"s3://AKIAX:{CANARY}@bucket/d/*"]
+    "uri",
+    [
+        f"postgresql://sales:{CANARY}@127.0.0.1:9/crm",
+        f"s3://AKIAX:{CANARY}@bucket/d/*",
+        f"postgresql://sales@127.0.0.1:9/crm?sslmode=require&password={CANARY}",
+    ],
 )
 def test_a_named_source_uri_holding_a_password_refuses_the_start_unechoed(  # type: ignore[no-untyped-def]
     daemon_factory, uri: str

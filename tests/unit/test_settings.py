@@ -4,6 +4,7 @@ bad keys and values refused by name; secrets by reference; the local digest key.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -115,6 +116,31 @@ def test_audit_log_ca_files_and_secret_files_in_a_file_are_relative_to_it(tmp_pa
         load_settings(_config(tmp_path / "b", 'audit_log = "stderr"\n'), environ={}).audit_log
         == "stderr"
     )
+
+
+def test_secret_references_inside_tables_are_relative_to_the_file(tmp_path: Path) -> None:
+    """A profile's password_ref, a notification's secret_ref and a principal's token_ref
+    stayed relative to the working directory, unlike the top-level ones."""
+    path = _config(
+        tmp_path / "etc",
+        '[source_profiles.crm]\nkind = "postgresql"\nhosts = ["127.0.0.1:5432"]\n'
+        'user = "u"\npassword_ref = "file:pw"\n'
+        '[storage_profiles.lake]\nkind = "s3"\naccess_key_id_ref = "env:AK"\n'
+        'secret_access_key_ref = "file:s3.key"\n'
+        '[notifications.ops]\nurl = "https://hooks.example/x"\nsecret_ref = "file:hook.key"\n'
+        '[[auth.principals]]\nname = "ops"\ntoken_ref = "file:ops.token"\n'
+        'scopes = ["admin"]\n',
+    )
+    etc = tmp_path / "etc"
+    for name in ("pw", "s3.key", "hook.key", "ops.token"):
+        (etc / name).write_bytes(b"k" * 32)
+    settings = load_settings(path, environ={})
+    assert settings.source_profiles["crm"].password_ref == f"file:{etc / 'pw'}"
+    lake = settings.storage_profiles["lake"]
+    assert lake.secret_access_key_ref == f"file:{etc / 's3.key'}"  # type: ignore[union-attr]
+    assert lake.access_key_id_ref == "env:AK"  # type: ignore[union-attr]
+    assert settings.notifications["ops"].secret_ref == f"file:{etc / 'hook.key'}"
+    assert settings.auth.principals[0].token_ref == f"file:{etc / 'ops.token'}"
 
 
 def test_unknown_key_in_a_file_is_rejected_by_name(tmp_path: Path) -> None:
@@ -593,3 +619,87 @@ def test_a_reference_never_shows_what_may_be_a_pasted_secret(tmp_path: Path) -> 
     with pytest.raises(SecretUnavailable) as missing:
         absolute.resolve()
     assert f"{tmp_path}/missing.key" in missing.value.message  # an absolute path is shown
+
+
+_KEY = {"hash_keys": {"pseudonyms": "env:PSEUDONYM_KEY"}}
+_PRINCIPAL = {"name": "ops", "token_sha256": "a" * 64}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"key_index_key": "nokey"}, "key_index_key is not an entry of hash_keys"),
+        (
+            {"sources": {"s": {"uri": "/data/s.parquet", "profile": "nope"}}},
+            "sources.s.profile: no storage_profiles or source_profiles entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"redaction_policy": "nope"}}},
+            "templates.t.redaction_policy: no redaction_policies entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"source_name": "nope"}}},
+            "templates.t.source_name: no sources entry 'nope'",
+        ),
+        (
+            {"templates": {"t": {"passphrase_secret": "nosecret"}}},
+            "templates.t.passphrase_secret is not an entry of secrets",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"hash_keys": ["pseudonyms", "nokey"]}]}},
+            "auth.principals[ops].hash_keys names an entry that hash_keys does not have",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"secrets": ["nosecret"]}]}},
+            "auth.principals[ops].secrets names an entry that secrets does not have",
+        ),
+        (
+            {"auth": {"principals": [_PRINCIPAL | {"profiles": ["nope"]}]}},
+            "auth.principals[ops].profiles names an entry that profiles does not have",
+        ),
+    ],
+)
+def test_a_setting_naming_an_entry_that_is_not_there_is_refused(
+    overrides: dict[str, object], expected: str
+) -> None:
+    """They loaded, and every request relying on them failed blaming its caller (or an
+    allow-list silently allowed nothing)."""
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        load_settings(None, _KEY | overrides, environ={})
+
+
+def test_names_that_are_there_load() -> None:
+    settings = load_settings(
+        None,
+        _KEY
+        | {
+            "key_index_key": "pseudonyms",
+            "secrets": {"zip": "env:ZIP_PASSWORD"},
+            "redaction_policies": {"pii": {"level": "moderate"}},
+            "sources": {"s": {"uri": "/data/s.parquet"}},
+            "templates": {
+                "t": {"redaction_policy": "pii", "source_name": "s", "zip_password_secret": "zip"}
+            },
+            "auth": {"principals": [_PRINCIPAL | {"hash_keys": ["pseudonyms", "default"]}]},
+        },
+        environ={},
+    )
+    assert settings.key_index_key == "pseudonyms"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"column": "email", "action": "mask", "keep_last": "four"}, "keep_last must be a whole"),
+        ({"column": "email", "action": "mask", "keep_last": True}, "keep_last must be a whole"),
+        ({"column": 3, "action": "drop"}, "rules[0].column must be a string"),
+    ],
+)
+def test_a_policy_rule_field_of_the_wrong_type_is_refused(
+    rule: dict[str, object], expected: str
+) -> None:
+    """keep_last = "four" loaded and failed the first request naming the policy with an
+    unhandled TypeError."""
+    policies = {"redaction_policies": {"pii": {"level": "basic", "rules": [rule]}}}
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        load_settings(None, policies, environ={})

@@ -119,6 +119,11 @@ whatever it says, so any other value (false, "true") would be a silent plaintext
 {{- if and (not .Values.tls.enabled) (has .Values.service.type (list "LoadBalancer" "NodePort")) (not $principals) (not (hasKey .Values.config "insecure")) }}
 {{- fail (printf "service.type=%s with tls.enabled=false and no config.auth.principals exposes an unauthenticated plaintext daemon outside the cluster: enable tls, name principals, or accept it with config.insecure: true" .Values.service.type) }}
 {{- end }}
+{{- /* With TLS the daemon, on 0.0.0.0, refuses to start without principals unless told
+insecure: say so at install rather than leave a pod crash-looping. */}}
+{{- if and .Values.tls.enabled (not $principals) (not (hasKey .Values.config "insecure")) }}
+{{- fail "tls.enabled with no config.auth.principals: the daemon refuses to start (every caller with a certificate the server trusts could call every RPC); name principals (cert_identity under tls.requireClientAuth, or token_ref), or accept it with config.insecure: true" }}
+{{- end }}
 {{- range $key := list "address" "state_dir" "tls" "metrics_address" "health_address" "job_store" "job_store_password_ref" "job_store_sslmode" "job_store_sslrootcert" "metrics_dataset_label" }}
 {{- if hasKey $.Values.config $key }}
 {{- fail (printf "config.%s is managed by the chart: use the chart's own values (see README)" $key) }}
