@@ -11,6 +11,9 @@ import base64
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,8 +298,36 @@ def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path
         serverless = run_cli(None, "export", "read", path, "-o", str(out), timeout=300)
         assert serverless.returncode == 0, serverless
         assert out.read_bytes().startswith(forged)
+        out.unlink()
+        # An export id with no server named is resolved by the daemon at the default
+        # address: that daemon signs, so its key is checked as if it had been named.
+        by_id = _run_cli_at_default_address(
+            bucket.daemon, "export", "read", export.id, "-o", str(out)
+        )
+        assert (by_id.returncode, by_id.stderr.strip()) == (1, refused.stderr.strip()), by_id
+        assert not out.exists()
     finally:
         next(buckets, None)
+
+
+def _run_cli_at_default_address(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """`sluice ARGS...` naming no server (no --server, no $SLUICE_SERVER), with the
+    client's default address (127.0.0.1:7070) pointed at `daemon`: a test must not take
+    the real default port, which another daemon on the machine may hold."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    program = (
+        "import sys, sluice.client._client as c; "
+        f"c.DEFAULT_ADDRESS = {daemon.address!r}; "
+        "from sluice.client.cli.main import main; sys.argv[0] = 'sluice'; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _verified(bucket: Bucket, export_id: str) -> list[str]:
