@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client import ExportClient, ExportFailedError, SluiceError
+from sluice.format.signatures import signature_document
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration import keyed_sync as scenario
@@ -396,3 +398,93 @@ def _restart(daemon: Daemon, settings: dict[str, object]) -> None:
     daemon.stop()
     daemon.settings = settings
     daemon.start(timeout=180)
+
+
+def test_a_signing_daemon_serves_records_and_diffs_only_of_a_verified_manifest(
+    tmp_path: Path,
+) -> None:
+    """A forged chunk with its sha256 and size edited into the manifest: Flight DoGet,
+    DiffExports and DiffExportRecords check the manifest's signature as `export read`
+    does, and serve nothing of it — DATA_LOSS when it fails to verify or its signature
+    was removed, FAILED_PRECONDITION when another key signed it. Restored, it is served
+    again."""
+    buckets = _local(tmp_path, _signing_settings(tmp_path))
+    bucket = next(buckets)
+    try:
+        scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+        export = _sync(bucket, "full")
+        other = _sync(bucket, "full")
+        manifest_key = f"items/{export.id}/manifest.json"
+        stored = bucket.objects()
+        signed, signature = stored[manifest_key], stored[manifest_key + ".sig"]
+        manifest = json.loads(signed)
+        chunk = manifest["chunks"][0]
+        chunk_key = f"items/{export.id}/{chunk['path']}"
+        # The same rows and columns, every amount raised: only the manifest tells.
+        forged = b"".join(
+            json.dumps({**json.loads(line), "amount": 99999}).encode() + b"\n"
+            for line in stored[chunk_key].splitlines()
+        )
+        bucket.put(chunk_key, forged)
+        chunk.update(sha256=hashlib.sha256(forged).hexdigest(), stored_bytes=len(forged))
+        edited = json.dumps(manifest).encode()
+        bucket.put(manifest_key, edited)
+        where = f"the manifest {manifest_key}"
+
+        assert _served_errors(bucket, export.id, other.id) == 3 * [
+            (
+                "DATA_LOSS",
+                f"{where} fails its signature check: the manifest signature does not "
+                "verify (manifest edited?)",
+            )
+        ]
+        bucket.remove(manifest_key + ".sig")
+        assert _served_errors(bucket, export.id, other.id) == 3 * [
+            (
+                "DATA_LOSS",
+                f"{where} has no manifest.json.sig, and this server signs manifests; one "
+                "made before this server signed can be read from storage with `sluice "
+                "export read --allow-unsigned`",
+            )
+        ]
+        stranger = Ed25519PrivateKey.generate()
+        bucket.put(
+            manifest_key + ".sig",
+            signature_document(stranger.public_key(), stranger.sign(edited)),
+        )
+        errors = _served_errors(bucket, export.id, other.id)
+        assert {code for code, _ in errors} == {"FAILED_PRECONDITION"}, errors
+        assert all(
+            message.startswith(f"{where}: ")
+            and message.endswith("; configure the key that signed it to serve its records")
+            for _, message in errors
+        ), errors
+
+        bucket.put(manifest_key, signed)
+        bucket.put(manifest_key + ".sig", signature)
+        bucket.put(chunk_key, stored[chunk_key])
+        assert _served_errors(bucket, export.id, other.id) == []
+        with ExportClient(bucket.daemon.address) as client:
+            served = pa.Table.from_batches(list(client.read(export.id)))
+        assert served.num_rows == sum(c["records"] for c in json.loads(signed)["chunks"])
+        assert 99999 not in served.column("amount").to_pylist()
+    finally:
+        next(buckets, None)
+
+
+def _served_errors(bucket: Bucket, export_id: str, other_id: str) -> list[tuple[str, str]]:
+    """The (code, message) of each of DoGet, DiffExports and DiffExportRecords of
+    `export_id` (against `other_id`) that fails ([]: all three served it)."""
+    calls: list[Callable[[ExportClient], object]] = [
+        lambda client: list(client.read(export_id)),
+        lambda client: client.diff(export_id, other_id),
+        lambda client: list(client.diff_records(other_id, export_id)),
+    ]
+    errors = []
+    with ExportClient(bucket.daemon.address) as client:
+        for call in calls:
+            try:
+                call(client)
+            except SluiceError as exc:
+                errors.append((exc.code, exc.message))
+    return errors
