@@ -157,12 +157,19 @@ class ExportAdmin:
             )
         return job
 
-    def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
+    def verify(
+        self, ref: str, principal: Principal, profile: str = "", *, allow_unsigned: bool = False
+    ) -> VerifyReport:
+        """Every chunk re-read and checked; on a signing daemon, the manifest's signature
+        too (`allow_unsigned`: a manifest without one is reported unsigned, not corrupt)."""
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
         signer = load_signer(self._settings.manifest_signing_key)
         return verify_export(
-            location.sink, location.manifest_key, signer.public_key if signer else None
+            location.sink,
+            location.manifest_key,
+            signer.public_key if signer else None,
+            allow_unsigned=allow_unsigned,
         )
 
     def diff(

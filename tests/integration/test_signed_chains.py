@@ -257,9 +257,32 @@ def test_export_verify_checks_the_signature_of_a_signing_daemon(bucket: Bucket) 
     ]
 
     bucket.put(manifest_key, signed)
-    bucket.put(manifest_key + ".sig", signature)
     bucket.put(f"items/{export.id}/{chunk['path']}", original)
+    # Unsigned, as one made before the daemon signed: corrupt unless --allow-unsigned,
+    # which says so on its own line and checks the chunks (a forged one still fails).
+    assert _verified(bucket, export.id) == [
+        "manifest.json: has no manifest.json.sig, and this server signs manifests"
+    ]
+    unsigned = _verify_cli(bucket, export.id, "--allow-unsigned")
+    assert unsigned.returncode == 0, unsigned
+    assert unsigned.stdout.splitlines()[0] == (
+        "unsigned manifest.json: no manifest.json.sig, although the server signs manifests "
+        "(made before it signed?); the chunks are checked against it unproven"
+    )
+    assert unsigned.stdout.splitlines()[1].startswith(f"export {export.id}: ok, ")
+    bucket.put(f"items/{export.id}/{chunk['path']}", forged)
+    broken = _verify_cli(bucket, export.id, "--allow-unsigned", "--json")
+    assert broken.returncode == 1, broken
+    report = json.loads(broken.stdout)
+    assert (report["unsigned"], report["ok"]) == (True, False), report
+    assert [c["path"] for c in report["corrupt"]] == [chunk["path"]], report
+    bucket.put(f"items/{export.id}/{chunk['path']}", original)
+
+    bucket.put(manifest_key + ".sig", signature)
     assert _verified(bucket, export.id) == []
+    signed_allowed = _verify_cli(bucket, export.id, "--allow-unsigned", "--json")
+    assert signed_allowed.returncode == 0, signed_allowed
+    assert json.loads(signed_allowed.stdout)["unsigned"] is False
 
 
 def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path: Path) -> None:
@@ -332,15 +355,19 @@ def _run_cli_at_default_address(daemon: Daemon, *args: str) -> subprocess.Comple
     )
 
 
+def _verify_cli(bucket: Bucket, export_id: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        bucket.daemon,
+        "export", "verify", export_id, "--storage-profile", bucket.profile, *options,
+        timeout=300,
+    )  # fmt: skip
+
+
 def _verified(bucket: Bucket, export_id: str) -> list[str]:
     """What `export verify` finds wrong with the export through the CLI ([]: ok): its
     `corrupt` lines without their prefix and key, or its whole output when it says FAILED
     with none; asserts the exit code follows the verdict."""
-    result = run_cli(
-        bucket.daemon,
-        "export", "verify", export_id, "--storage-profile", bucket.profile,
-        timeout=300,
-    )  # fmt: skip
+    result = _verify_cli(bucket, export_id)
     *problems, verdict = result.stdout.splitlines()
     ok = verdict.startswith(f"export {export_id}: ok, ")
     assert result.returncode == (0 if ok else 1), result
