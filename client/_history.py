@@ -23,9 +23,15 @@ class HistoryCalls:
     # export); "" for the server's default credentials. An export id is reached as it
     # was written.
 
-    def verify(self, export: str, *, storage_profile: str = "") -> export_pb2.VerifyExportResponse:
-        """Re-read every chunk of an export (id or manifest URI) and check its digests."""
-        request = export_pb2.VerifyExportRequest(export=export, profile=storage_profile)
+    def verify(
+        self, export: str, *, storage_profile: str = "", allow_unsigned: bool = False
+    ) -> export_pb2.VerifyExportResponse:
+        """Re-read every chunk of an export (id or manifest URI) and check its digests.
+        `allow_unsigned`: on a daemon that signs manifests, one without manifest.json.sig
+        (made before it signed) is reported `unsigned` rather than corrupt."""
+        request = export_pb2.VerifyExportRequest(
+            export=export, profile=storage_profile, allow_unsigned=allow_unsigned
+        )
         with self._translated("VerifyExport", None):
             return self._stub.VerifyExport(request, timeout=None)
 

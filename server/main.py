@@ -352,7 +352,9 @@ def _warn_of_export_roots_in_the_state_folder(settings: Settings) -> None:
     """Replicas sharing a PostgreSQL store each have their own state folder (it is
     locked per daemon), so an export root inside it is one replica's alone: an export
     failed over to another replica would continue without the chunks the first one
-    wrote there (its resume fails DATA_LOSS). The default root, <state_dir>/exports, is
+    wrote there (its resume fails DATA_LOSS), reads and verify by id on the other replicas
+    find no export there (NOT_FOUND), and increments there may re-send rows (the parent
+    is not where they look for it). The default root, <state_dir>/exports, is
     such a root. A single daemon on PostgreSQL loses nothing, so it starts, warned."""
     if settings.job_store_kind != "postgresql":
         return
@@ -363,8 +365,9 @@ def _warn_of_export_roots_in_the_state_folder(settings: Settings) -> None:
                 "allowed_roots: %s is inside state_dir %s, which is this replica's own:"
                 " replicas sharing the PostgreSQL job_store must share export roots (set"
                 " allowed_roots to storage every replica sees); chunks one replica writes"
-                " there are missing on another, and an export failed over to it fails"
-                " DATA_LOSS",
+                " there are missing on another, so with several replicas an export failed"
+                " over resumes with DATA_LOSS, reads and verify by export id on the other"
+                " replicas are NOT_FOUND, and increments may re-send rows already exported",
                 root,
                 settings.state_dir,
             )

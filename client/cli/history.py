@@ -37,20 +37,33 @@ STORAGE_PROFILE = click.option(
 @click.command("verify")
 @click.argument("export", metavar=_EXPORT)
 @STORAGE_PROFILE
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="On a daemon that signs manifests, report a manifest without manifest.json.sig "
+    "(one made before it signed) as unsigned instead of corrupt.",
+)
 @_JSON
-def verify(export: str, storage_profile: str, as_json: bool) -> None:
+def verify(export: str, storage_profile: str, allow_unsigned: bool, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
     Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files;
     on a daemon that signs manifests, also when manifest.json does not verify under its key.
     The export is named by id, by its manifest.json (path or URL) or by its folder."""
     with cli_state().client() as sluice:
         report = sluice.verify(
-            daemon_export_ref(export).for_server, storage_profile=storage_profile
+            daemon_export_ref(export).for_server,
+            storage_profile=storage_profile,
+            allow_unsigned=allow_unsigned,
         )
     if as_json:
         print_json(_as_dict(report))
     else:
         out = stdout()
+        if report.unsigned:
+            out.print(
+                "unsigned manifest.json: no manifest.json.sig, although the server signs "
+                "manifests (made before it signed?); the chunks are checked against it unproven"
+            )
         for path in report.missing:
             out.print(f"missing  {path}")
         for chunk in report.corrupt:

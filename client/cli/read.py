@@ -64,9 +64,10 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 @click.option(
     "--allow-unsigned",
     is_flag=True,
-    help="Read a manifest without manifest.json.sig although the --server daemon signs "
-    "manifests (one made before it signed). Without --server, unsigned manifests are read "
-    "unless --public-key is given.",
+    help="Read a manifest without manifest.json.sig although the daemon signs manifests "
+    "(one made before it signed). A manifest path or URL given without --server is read "
+    "unsigned unless --public-key is given; an export id is checked against the key of "
+    "the daemon that resolves it.",
 )
 def read_export(
     manifest_uri: str,
@@ -104,7 +105,8 @@ def read_export(
             ),
             passphrase=passphrase,
         )
-        uri = resolve_manifest(export_ref(manifest_uri), cli_state().client)
+        ref = export_ref(manifest_uri)
+        uri = resolve_manifest(ref, cli_state().client)
         signer = _public_key(public_key) if public_key else None
         try:
             reader = ExportReader(
@@ -112,8 +114,11 @@ def read_export(
                 keys,
                 public_key=signer,
                 published_key=_published_key,
-                # Without a server named, no key is known to require a signature.
-                allow_unsigned=allow_unsigned or cli_state().server is None,
+                # A path or URL read without a server named: no key is known to require
+                # a signature. An export id was resolved by a daemon (the default address
+                # when none is named): that daemon's key is the one to check against.
+                allow_unsigned=allow_unsigned
+                or (cli_state().server is None and bool(ref.manifest_uri)),
             )
         except ImportError as exc:
             # fsspec imports a URL's storage library (s3fs, adlfs) when first asked for it.

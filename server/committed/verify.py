@@ -15,7 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sluice.format.layout import MANIFEST_NAME, METADATA_NAMES
 from sluice.format.manifest import Manifest
 from sluice.format.signatures import SignedByAnotherKey, key_id
-from sluice.server.committed.manifest_signatures import folder_mismatch, signature_problem
+from sluice.server.committed.manifest_signatures import (
+    folder_mismatch,
+    read_signature,
+    signature_problem,
+)
 from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
 from sluice.server.storage_errors import storage_errors, translate_storage_error
 from sluice.sinks.base import Sink, join_key
@@ -45,6 +49,9 @@ class VerifyReport:
     extra: tuple[str, ...] = ()
     #: Temporary files (`*.sluice-tmp-*`) in the export folder: writes a crash cut short.
     temporaries: tuple[str, ...] = ()
+    #: The server signs manifests, this one has no signature, and the caller allowed
+    #: that (one made before the server signed): reported, not a failure.
+    unsigned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -52,18 +59,26 @@ class VerifyReport:
 
 
 def verify_export(
-    sink: Sink, manifest_key: str, signing_key: Ed25519PublicKey | None = None
+    sink: Sink,
+    manifest_key: str,
+    signing_key: Ed25519PublicKey | None = None,
+    *,
+    allow_unsigned: bool = False,
 ) -> VerifyReport:
     """Check every chunk the manifest lists, and look for objects it does not list. When
     the server signs manifests (`signing_key`: the public half of its key), the manifest
     must verify under it (read once: the chunks are checked against the bytes that
-    verified); one that does not is corrupt (path manifest.json, mismatch "signature")."""
+    verified); one that does not is corrupt (path manifest.json, mismatch "signature").
+    With `allow_unsigned`, a manifest without a signature is `unsigned` instead."""
     raw = read_manifest_bytes(sink, manifest_key)
     manifest = parse_manifest(raw, manifest_key)
     folder = manifest_key.rpartition("/")[0]
     missing: list[str] = []
     corrupt: list[CorruptChunk] = []
-    if signing_key is not None:
+    unsigned = (
+        signing_key is not None and allow_unsigned and read_signature(sink, manifest_key) is None
+    )
+    if signing_key is not None and not unsigned:
         problem = _signature_problem(sink, manifest_key, raw, manifest, signing_key)
         if problem:
             corrupt.append(CorruptChunk(MANIFEST_NAME, "signature", key_id(signing_key), problem))
@@ -104,6 +119,7 @@ def verify_export(
         corrupt=tuple(corrupt),
         extra=tuple(extra),
         temporaries=tuple(key.rpartition("/")[2] for key in temporaries),
+        unsigned=unsigned,
     )
 
 

@@ -25,6 +25,7 @@ def verify_to_proto(report: VerifyReport) -> pb.VerifyExportResponse:
         ],
         extra=report.extra,
         temporaries=report.temporaries,
+        unsigned=report.unsigned,
     )
 
 

@@ -93,7 +93,10 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def VerifyExport(  # noqa: N802
         self, request: pb.VerifyExportRequest, context: grpc.ServicerContext
     ) -> pb.VerifyExportResponse:
-        return verify_to_proto(self._admin.verify(request.export, caller(), request.profile))
+        report = self._admin.verify(
+            request.export, caller(), request.profile, allow_unsigned=request.allow_unsigned
+        )
+        return verify_to_proto(report)
 
     def DiffExports(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext

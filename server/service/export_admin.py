@@ -34,6 +34,7 @@ from sluice.server.committed.retention import (
     delete_export,
     plan_retention,
 )
+from sluice.server.committed.served_manifests import served_manifest
 from sluice.server.committed.verify import VerifyReport, verify_export
 from sluice.server.errors import (
     FailedPrecondition,
@@ -156,12 +157,19 @@ class ExportAdmin:
             )
         return job
 
-    def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
+    def verify(
+        self, ref: str, principal: Principal, profile: str = "", *, allow_unsigned: bool = False
+    ) -> VerifyReport:
+        """Every chunk re-read and checked; on a signing daemon, the manifest's signature
+        too (`allow_unsigned`: a manifest without one is reported unsigned, not corrupt)."""
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
         signer = load_signer(self._settings.manifest_signing_key)
         return verify_export(
-            location.sink, location.manifest_key, signer.public_key if signer else None
+            location.sink,
+            location.manifest_key,
+            signer.public_key if signer else None,
+            allow_unsigned=allow_unsigned,
         )
 
     def diff(
@@ -185,12 +193,19 @@ class ExportAdmin:
         return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> Manifest:
-        return read_manifest(location.sink, location.manifest_key)
+        """The manifest whose records are served (Flight reads, diffs): checked against
+        this daemon's signing key when it signs (committed/served_manifests.py)."""
+        signer = load_signer(self._settings.manifest_signing_key)
+        return served_manifest(
+            location.sink, location.manifest_key, signer.public_key if signer else None
+        )
 
     def _creator(self, location: ExportLocation) -> str | None:
-        """Who made the export at `location`; None when it has no manifest."""
+        """Who made the export at `location`; None when it has no manifest. Not checked
+        against the signing key: verify must reach a manifest whose signature fails (to
+        report it), and delete one to remove it; what is served is checked by manifest."""
         try:
-            return self.manifest(location).created_by
+            return read_manifest(location.sink, location.manifest_key).created_by
         except NotFound:
             return None
 

@@ -1037,6 +1037,12 @@ def test_a_daemon_on_postgresql_warns_of_export_roots_in_its_own_state_folder(
     assert f"allowed_roots: {root} is inside state_dir {daemon.state_dir}" in warned[0]
     assert "replicas sharing the PostgreSQL job_store must share export roots" in warned[0]
     assert "chunks one replica writes there are missing on another" in warned[0]
+    # The effects, named in the one line: what an operator sees go wrong.
+    assert (
+        "with several replicas an export failed over resumes with DATA_LOSS, reads and "
+        "verify by export id on the other replicas are NOT_FOUND, and increments may "
+        "re-send rows already exported"
+    ) in warned[0]
     table = pa.table({"id": pa.array(range(100), pa.int64())})
     spec = ExportClient.build_spec(to=str(root), dataset="single")
     with ExportClient(daemon.address) as client:

@@ -11,16 +11,21 @@ import base64
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client import ExportClient, ExportFailedError, SluiceError
+from sluice.format.signatures import signature_document
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration import keyed_sync as scenario
@@ -252,9 +257,32 @@ def test_export_verify_checks_the_signature_of_a_signing_daemon(bucket: Bucket) 
     ]
 
     bucket.put(manifest_key, signed)
-    bucket.put(manifest_key + ".sig", signature)
     bucket.put(f"items/{export.id}/{chunk['path']}", original)
+    # Unsigned, as one made before the daemon signed: corrupt unless --allow-unsigned,
+    # which says so on its own line and checks the chunks (a forged one still fails).
+    assert _verified(bucket, export.id) == [
+        "manifest.json: has no manifest.json.sig, and this server signs manifests"
+    ]
+    unsigned = _verify_cli(bucket, export.id, "--allow-unsigned")
+    assert unsigned.returncode == 0, unsigned
+    assert unsigned.stdout.splitlines()[0] == (
+        "unsigned manifest.json: no manifest.json.sig, although the server signs manifests "
+        "(made before it signed?); the chunks are checked against it unproven"
+    )
+    assert unsigned.stdout.splitlines()[1].startswith(f"export {export.id}: ok, ")
+    bucket.put(f"items/{export.id}/{chunk['path']}", forged)
+    broken = _verify_cli(bucket, export.id, "--allow-unsigned", "--json")
+    assert broken.returncode == 1, broken
+    report = json.loads(broken.stdout)
+    assert (report["unsigned"], report["ok"]) == (True, False), report
+    assert [c["path"] for c in report["corrupt"]] == [chunk["path"]], report
+    bucket.put(f"items/{export.id}/{chunk['path']}", original)
+
+    bucket.put(manifest_key + ".sig", signature)
     assert _verified(bucket, export.id) == []
+    signed_allowed = _verify_cli(bucket, export.id, "--allow-unsigned", "--json")
+    assert signed_allowed.returncode == 0, signed_allowed
+    assert json.loads(signed_allowed.stdout)["unsigned"] is False
 
 
 def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path: Path) -> None:
@@ -295,19 +323,51 @@ def test_export_read_refuses_an_unsigned_manifest_from_a_signing_daemon(tmp_path
         serverless = run_cli(None, "export", "read", path, "-o", str(out), timeout=300)
         assert serverless.returncode == 0, serverless
         assert out.read_bytes().startswith(forged)
+        out.unlink()
+        # An export id with no server named is resolved by the daemon at the default
+        # address: that daemon signs, so its key is checked as if it had been named.
+        by_id = _run_cli_at_default_address(
+            bucket.daemon, "export", "read", export.id, "-o", str(out)
+        )
+        assert (by_id.returncode, by_id.stderr.strip()) == (1, refused.stderr.strip()), by_id
+        assert not out.exists()
     finally:
         next(buckets, None)
+
+
+def _run_cli_at_default_address(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """`sluice ARGS...` naming no server (no --server, no $SLUICE_SERVER), with the
+    client's default address (127.0.0.1:7070) pointed at `daemon`: a test must not take
+    the real default port, which another daemon on the machine may hold."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    program = (
+        "import sys, sluice.client._client as c; "
+        f"c.DEFAULT_ADDRESS = {daemon.address!r}; "
+        "from sluice.client.cli.main import main; sys.argv[0] = 'sluice'; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _verify_cli(bucket: Bucket, export_id: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        bucket.daemon,
+        "export", "verify", export_id, "--storage-profile", bucket.profile, *options,
+        timeout=300,
+    )  # fmt: skip
 
 
 def _verified(bucket: Bucket, export_id: str) -> list[str]:
     """What `export verify` finds wrong with the export through the CLI ([]: ok): its
     `corrupt` lines without their prefix and key, or its whole output when it says FAILED
     with none; asserts the exit code follows the verdict."""
-    result = run_cli(
-        bucket.daemon,
-        "export", "verify", export_id, "--storage-profile", bucket.profile,
-        timeout=300,
-    )  # fmt: skip
+    result = _verify_cli(bucket, export_id)
     *problems, verdict = result.stdout.splitlines()
     ok = verdict.startswith(f"export {export_id}: ok, ")
     assert result.returncode == (0 if ok else 1), result
@@ -365,3 +425,93 @@ def _restart(daemon: Daemon, settings: dict[str, object]) -> None:
     daemon.stop()
     daemon.settings = settings
     daemon.start(timeout=180)
+
+
+def test_a_signing_daemon_serves_records_and_diffs_only_of_a_verified_manifest(
+    tmp_path: Path,
+) -> None:
+    """A forged chunk with its sha256 and size edited into the manifest: Flight DoGet,
+    DiffExports and DiffExportRecords check the manifest's signature as `export read`
+    does, and serve nothing of it — DATA_LOSS when it fails to verify or its signature
+    was removed, FAILED_PRECONDITION when another key signed it. Restored, it is served
+    again."""
+    buckets = _local(tmp_path, _signing_settings(tmp_path))
+    bucket = next(buckets)
+    try:
+        scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+        export = _sync(bucket, "full")
+        other = _sync(bucket, "full")
+        manifest_key = f"items/{export.id}/manifest.json"
+        stored = bucket.objects()
+        signed, signature = stored[manifest_key], stored[manifest_key + ".sig"]
+        manifest = json.loads(signed)
+        chunk = manifest["chunks"][0]
+        chunk_key = f"items/{export.id}/{chunk['path']}"
+        # The same rows and columns, every amount raised: only the manifest tells.
+        forged = b"".join(
+            json.dumps({**json.loads(line), "amount": 99999}).encode() + b"\n"
+            for line in stored[chunk_key].splitlines()
+        )
+        bucket.put(chunk_key, forged)
+        chunk.update(sha256=hashlib.sha256(forged).hexdigest(), stored_bytes=len(forged))
+        edited = json.dumps(manifest).encode()
+        bucket.put(manifest_key, edited)
+        where = f"the manifest {manifest_key}"
+
+        assert _served_errors(bucket, export.id, other.id) == 3 * [
+            (
+                "DATA_LOSS",
+                f"{where} fails its signature check: the manifest signature does not "
+                "verify (manifest edited?)",
+            )
+        ]
+        bucket.remove(manifest_key + ".sig")
+        assert _served_errors(bucket, export.id, other.id) == 3 * [
+            (
+                "DATA_LOSS",
+                f"{where} has no manifest.json.sig, and this server signs manifests; one "
+                "made before this server signed can be read from storage with `sluice "
+                "export read --allow-unsigned`",
+            )
+        ]
+        stranger = Ed25519PrivateKey.generate()
+        bucket.put(
+            manifest_key + ".sig",
+            signature_document(stranger.public_key(), stranger.sign(edited)),
+        )
+        errors = _served_errors(bucket, export.id, other.id)
+        assert {code for code, _ in errors} == {"FAILED_PRECONDITION"}, errors
+        assert all(
+            message.startswith(f"{where}: ")
+            and message.endswith("; configure the key that signed it to serve its records")
+            for _, message in errors
+        ), errors
+
+        bucket.put(manifest_key, signed)
+        bucket.put(manifest_key + ".sig", signature)
+        bucket.put(chunk_key, stored[chunk_key])
+        assert _served_errors(bucket, export.id, other.id) == []
+        with ExportClient(bucket.daemon.address) as client:
+            served = pa.Table.from_batches(list(client.read(export.id)))
+        assert served.num_rows == sum(c["records"] for c in json.loads(signed)["chunks"])
+        assert 99999 not in served.column("amount").to_pylist()
+    finally:
+        next(buckets, None)
+
+
+def _served_errors(bucket: Bucket, export_id: str, other_id: str) -> list[tuple[str, str]]:
+    """The (code, message) of each of DoGet, DiffExports and DiffExportRecords of
+    `export_id` (against `other_id`) that fails ([]: all three served it)."""
+    calls: list[Callable[[ExportClient], object]] = [
+        lambda client: list(client.read(export_id)),
+        lambda client: client.diff(export_id, other_id),
+        lambda client: list(client.diff_records(other_id, export_id)),
+    ]
+    errors = []
+    with ExportClient(bucket.daemon.address) as client:
+        for call in calls:
+            try:
+                call(client)
+            except SluiceError as exc:
+                errors.append((exc.code, exc.message))
+    return errors

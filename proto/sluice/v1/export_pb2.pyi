@@ -1184,21 +1184,28 @@ class VerifyExportRequest(_message.Message):
 
     EXPORT_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
+    ALLOW_UNSIGNED_FIELD_NUMBER: _builtins.int
     export: _builtins.str
     profile: _builtins.str
     """Storage profile (server config) that reaches a manifest URI on s3:// or az://, as
     spec.destination.profile does for CreateExport; "" for the default credentials.
     Not used for an export id: that one is reached as it was written.
     """
+    allow_unsigned: _builtins.bool
+    """On a daemon that signs manifests, a manifest without manifest.json.sig (one made
+    before the daemon signed) is reported as `unsigned` instead of corrupt. Its chunks
+    are still checked against it, but nothing proves the manifest itself unedited.
+    """
     def __init__(
         self,
         *,
         export: _builtins.str = ...,
         profile: _builtins.str = ...,
+        allow_unsigned: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export", "profile", b"profile"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_unsigned", b"allow_unsigned", "export", b"export", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1245,12 +1252,17 @@ class VerifyExportResponse(_message.Message):
     CORRUPT_FIELD_NUMBER: _builtins.int
     EXTRA_FIELD_NUMBER: _builtins.int
     TEMPORARIES_FIELD_NUMBER: _builtins.int
+    UNSIGNED_FIELD_NUMBER: _builtins.int
     export_id: _builtins.str
     ok: _builtins.bool
     """True when nothing is missing, corrupt, extra or temporary."""
     chunks_checked: _builtins.int
     """Objects checked: the chunks, and a keyed export's key index and tombstone file."""
     bytes_checked: _builtins.int
+    unsigned: _builtins.bool
+    """The manifest has no manifest.json.sig although this daemon signs manifests, and the
+    request allowed that (allow_unsigned): not counted against `ok`.
+    """
     @_builtins.property
     def missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1274,10 +1286,11 @@ class VerifyExportResponse(_message.Message):
         corrupt: _abc.Iterable[Global___CorruptChunk] | None = ...,
         extra: _abc.Iterable[_builtins.str] | None = ...,
         temporaries: _abc.Iterable[_builtins.str] | None = ...,
+        unsigned: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_checked", b"bytes_checked", "chunks_checked", b"chunks_checked", "corrupt", b"corrupt", "export_id", b"export_id", "extra", b"extra", "missing", b"missing", "ok", b"ok", "temporaries", b"temporaries"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_checked", b"bytes_checked", "chunks_checked", b"chunks_checked", "corrupt", b"corrupt", "export_id", b"export_id", "extra", b"extra", "missing", b"missing", "ok", b"ok", "temporaries", b"temporaries", "unsigned", b"unsigned"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
