@@ -7,6 +7,7 @@ holding one are left out instead (database_bad_rows)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -102,7 +103,7 @@ def _failing_values(
         failing.update(
             row
             for row in _suspects(name, values, dtype)
-            if row not in failing and refuses(lambda: _column(name, [values[row]], dtype))
+            if row not in failing and refuses(partial(_column, name, [values[row]], dtype))
         )
     return sorted(failing)
 
@@ -131,15 +132,13 @@ def _suspects(name: str, values: list[Any], dtype: pl.DataType) -> list[int]:
         except _CONVERSION_ERRORS:
             return list(range(len(values)))
     nulled = loose.is_null().to_list()
-    return [
-        r for r, v in enumerate(values) if v is not None and (odd[r] or nulled[r])
-    ]
+    return [r for r, v in enumerate(values) if v is not None and (odd[r] or nulled[r])]
 
 
 def _apart(rows: list[tuple[Any, ...]], schema: pl.Schema, positions: Sequence[int]) -> str:
     """What is wrong with rows whose values each convert alone but not together."""
     for (name, dtype), index in zip(schema.items(), positions, strict=True):
-        if refuses(lambda: _column(name, [row[index] for row in rows], dtype)):
+        if refuses(partial(_column, name, [row[index] for row in rows], dtype)):
             break
     return (
         f"spec.source: the values of column {name[:64]!r} convert to {dtype} each alone "
