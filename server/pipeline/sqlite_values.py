@@ -32,8 +32,8 @@ def sqlite_rows(
 ) -> DatabaseRows:
     """The fetched `rows` as a frame (see sqlite_frame); with `skip_bad`, without the
     rows holding a value that does not fit its column's type: those a loose conversion
-    of each column turns into NULL and that fail alone (one pass per column, and one
-    conversion per such value), then those a halving search finds among the rest (a
+    of each column turns into NULL and that fail alone (one pass per column; for times
+    and dates, one conversion per such value), then those a halving search finds among the rest (a
     value the loose conversion kept, such as a float an integer column truncates)."""
     if not skip_bad:
         return DatabaseRows(sqlite_frame(rows, schema, positions))
@@ -94,15 +94,21 @@ def _failing_values(
     rows: list[tuple[Any, ...]], schema: pl.Schema, positions: Sequence[int]
 ) -> list[int]:
     """The rows (ascending) holding a value that a loose conversion of its column turns
-    into NULL and that fails alone."""
+    into NULL and that fails alone (a value a strict conversion refuses alone is one a
+    loose one nulls, but for times and dates, whose format the first one sets)."""
     failing: set[int] = set()
     for (name, dtype), index in zip(schema.items(), positions, strict=True):
         if name.startswith(SQLITE_KEY_PREFIX) and dtype == pl.String:
             continue
         values = [row[index] for row in rows]
+        suspects = _suspects(name, values, dtype)
+        if not isinstance(dtype, pl.Datetime | pl.Date):
+            failing.update(suspects)  # a value a loose conversion nulls fails alone
+            continue
+        # A time parsed in the format of the column's first one: another may fit alone.
         failing.update(
             row
-            for row in _suspects(name, values, dtype)
+            for row in suspects
             if row not in failing and refuses(partial(_column, name, [values[row]], dtype))
         )
     return sorted(failing)
