@@ -6,8 +6,11 @@ A skipped row has no row position: it is recorded at the position of the row han
 after it (as a file's, see bad_rows), which is its number of kept rows before it in the
 batch. A value found by a check on the whole batch (an Arrow mask) is left out with its
 row; a conversion that fails on the batch as a whole (Polars names no row) is retried on
-halves, down to the rows that fail alone (a few conversions per bad row), and the rest
-is converted once more as one: a batch that still fails fails the read, as under "fail".
+halves, down to the rows that fail alone (a few conversions per bad row; SQLite's first
+finds the values a loose conversion of each column turns into NULL, and halves only for
+what that misses), and the rest is converted once more as one: a batch that still fails
+fails the read (values that convert alone but not together, such as times in two
+formats, which leaving rows out would not mend).
 A query the database itself cannot run to its end (a CAST in it failing on some value) is
 no row to leave out: it fails the read whatever on_bad_rows says.
 """

@@ -127,6 +127,79 @@ def test_a_resumed_sqlite_export_counts_each_skipped_row_once(daemon_factory) ->
     assert out["id"].to_list() == [i for i in range(rows) if i not in bad]
 
 
+def _sqlite_amounts(path: Path, amounts: list[Any]) -> str:
+    """Table t's DECIMAL(10,2) column stores numbers as numbers (REAL or INTEGER, 15
+    digits): text of a long scale reaches the reader through a query's union with a
+    TEXT column (the view takes the first SELECT's declared type)."""
+    path.unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, amount DECIMAL(10,2))")
+        con.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, amount TEXT)")
+        for i, amount in enumerate(amounts):
+            table = "u" if isinstance(amount, str) else "t"
+            con.execute(f"INSERT INTO {table} VALUES (?, ?)", (i, amount))
+    return f"sqlite://{path}"
+
+
+_UNION = "SELECT id, amount FROM t UNION ALL SELECT id, amount FROM u"
+
+
+def test_a_sqlite_decimal_of_a_long_scale_never_turns_another_value_into_null(
+    daemon: Daemon,
+) -> None:
+    """One Decimal type was inferred for the whole batch: a text value of 35 places
+    (exactly 1.50) made it Decimal(38, 35), in which 12345678 of the same DECIMAL(10,2)
+    column does not fit, and it became NULL, silently, under "fail" and "skip". Each
+    value is brought to the declared scale alone: exact ones export, one that would be
+    rounded is a bad row."""
+    amounts = [12345678, "1.50000000000000000000000000000000000", 99999999.99,
+               "0.100000000000000000000000000000000", -7]  # fmt: skip
+    want = [Decimal("12345678.00"), Decimal("1.50"), Decimal("99999999.99"), Decimal("0.10"),
+            Decimal("-7.00")]  # fmt: skip
+    uri = _sqlite_amounts(daemon.sources / "scales.db", amounts)
+    for on_bad_rows in ("fail", "skip"):
+        finished = _export(
+            daemon, uri, query=_UNION, order_by=["id"], format="parquet",
+            on_bad_rows=on_bad_rows, dataset=on_bad_rows,
+        )  # fmt: skip
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        assert read_export(finished.manifest_uri)["amount"].to_list() == want
+
+    inexact = "1.50000000000000000000000000000000001"
+    uri = _sqlite_amounts(daemon.sources / "inexact.db", [*amounts, inexact, 5])
+    skipped = _export(
+        daemon, uri, query=_UNION, order_by=["id"], format="parquet", on_bad_rows="skip",
+        dataset="s2",
+    )  # fmt: skip
+    assert skipped_rows(skipped, after_last_chunk=0) == 1
+    out = read_export(skipped.manifest_uri)
+    assert out["id"].to_list() == [0, 1, 2, 3, 4, 6]
+    assert out["amount"].to_list() == [*want, Decimal("5.00")]
+    failed = _export(daemon, uri, query=_UNION, order_by=["id"], format="parquet", dataset="f2")
+    message = _failed(failed)
+    assert "column 'amount', row 6:" in message and "rounding" in message, message
+
+
+def test_sqlite_times_that_convert_alone_but_not_together_fail_without_the_skip_hint(
+    daemon: Daemon,
+) -> None:
+    """A TIMESTAMP column holding times with and without a zone offset: each converts
+    alone, not together, so under "skip" no row is left out and the read fails; it
+    told the user to use on_bad_rows "skip", which was on."""
+    path = daemon.sources / "mixed.db"
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, ts TIMESTAMP)")
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?)",
+            [(1, "2024-01-02 03:04:05"), (2, "2024-01-02 03:04:05+02:00")],
+        )
+    message = _failed(
+        _export(daemon, f"sqlite://{path}", table="t", format="parquet", on_bad_rows="skip")
+    )
+    assert "column 'ts'" in message and "not together" in message, message
+    assert "on_bad_rows" not in message, message
+
+
 # --- DuckDB ---------------------------------------------------------------------------
 
 

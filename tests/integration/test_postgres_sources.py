@@ -905,6 +905,67 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
     assert "continuing after its last row" in slow.log_tail(400)
 
 
+def _wait_for_a_chunk(client: ExportClient, export_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while client.get(export_id).progress.chunks < 1:
+        assert time.monotonic() < deadline, client.get(export_id)
+        time.sleep(0.005)
+
+
+#: Rows of `wide` ending 'infinity' (a value the export cannot hold): in the first
+#: batch, spread over the read, and the last but one.
+WIDE_BAD = {1, 2, *range(997, WIDE_ROWS, 9973), WIDE_ROWS - 2}
+
+
+@pytest.mark.slow
+def test_a_connection_lost_mid_export_under_skip_leaves_out_each_bad_row_once(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """on_bad_rows "skip" and a reading session ended mid-export: the read continues
+    after the last row it handed on, and the bad rows before the break and after it are
+    each left out and counted once; every other row is read back once."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    slow = daemon_factory(
+        "lostskip", batch_rows=1024, pipeline_queue_depth=2,
+        source_profiles={PROFILE: _profile(server.port, application_name="sluice-lostskip")},
+    )  # fmt: skip
+    slow.start()
+    spec = _wide_table_spec(pg, slow, "lostskip")
+    spec.source.on_bad_rows = "skip"
+    _sql(
+        pg,
+        "ALTER TABLE wide ADD COLUMN ends date DEFAULT date '2030-01-01'",
+        f"UPDATE wide SET ends = 'infinity' WHERE id IN ({', '.join(map(str, WIDE_BAD))})",
+    )
+    with (
+        ExportClient(slow.address) as client,
+        psycopg.connect(server.url(), autocommit=True) as admin,
+    ):
+        export_id = client.create(spec).id
+        _wait_for_a_chunk(client, export_id)  # rows handed on before the break
+        with _frozen_while_reading(slow, admin, "sluice-lostskip", 1):
+            # The reading session, sending COPY data or between two key ranges.
+            ended = admin.execute(
+                "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'sluice-lostskip'"
+            ).fetchone()
+            assert ended is not None and ended[0] is True
+        finished = client.wait(export_id, timeout=120)
+    good = [i for i in range(WIDE_ROWS) if i not in WIDE_BAD]
+    assert skipped_rows(finished) == len(WIDE_BAD)
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == good
+    assert {str(day) for day in exported["ends"].to_list()} == {"2030-01-01"}
+    retried = re.search(
+        r"read failed at row (\d+) .*continuing after its last row", slow.log_tail(400)
+    )
+    assert retried is not None, slow.log_tail(20)
+    # The rows handed on before the break: bad rows on both sides of it.
+    last_before = good[int(retried.group(1)) - 1]
+    assert min(WIDE_BAD) < last_before < max(WIDE_BAD), retried.group(0)
+
+
 @pytest.mark.slow
 def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
     daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
