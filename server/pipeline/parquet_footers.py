@@ -1,0 +1,85 @@
+"""The footers of a cloud source's Parquet files, each read once per run.
+
+A run needs a Parquet file's footer several times: planning's schema and survey (the
+first file), the row count for progress, the reader's check of every file of a glob
+before its first row, then each file's own read; a keyed export reads the source twice.
+Each need read the footer again, one file after another: a 1,000-file cloud glob made
+3,000 (keyed: 5,000) ranged requests in a row before and while its rows were read.
+
+One ParquetFooters belongs to one resolved source, so to one run (a run plans its
+source anew): a file rewritten between runs is read afresh by the next. Footers are
+read by up to CLOUD_FOOTER_READERS threads at once (each waits on the network). What is
+kept is bounded (KEPT_FOOTER_BYTES of footers, however many files): past it a footer is
+read again when needed, as before. A kept footer is used only for an object of the size
+it was read from, so a file replaced within a run is not read with another's footer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Sequence
+from typing import IO
+
+import pyarrow.parquet as pq
+
+from sluice.server.pipeline.ordered_workers import in_order
+from sluice.server.storage_errors import storage_errors
+
+#: Cloud footers read at once: each read waits on a round trip, not on the CPU.
+CLOUD_FOOTER_READERS = 8
+#: Bytes of footers (their serialized size) one run keeps.
+KEPT_FOOTER_BYTES = 64 * 1024 * 1024
+
+
+class ParquetFooters:
+    """A run's Parquet footers by file, read on demand, each at most once while kept."""
+
+    def __init__(self, kept_bytes: int = KEPT_FOOTER_BYTES) -> None:
+        self._budget = kept_bytes
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[int, pq.FileMetaData]] = {}
+        self._reading: dict[str, threading.Lock] = {}
+        self._bytes = 0
+
+    def footer(self, path: str, open_file: Callable[[str], IO[bytes]]) -> pq.FileMetaData:
+        """The footer of `path`, kept or read (opened with `open_file`). Raises what
+        Arrow raises for a file that is not Parquet."""
+        with self._lock:
+            reading = self._reading.setdefault(path, threading.Lock())
+        with reading:  # two threads asking for one file read it once
+            with self._lock:
+                kept = self._kept.get(path)
+            if kept is not None:
+                return kept[1]
+            with storage_errors(), open_file(path) as handle:
+                return self.read(path, handle)
+
+    def read(self, path: str, handle: IO[bytes]) -> pq.FileMetaData:
+        """The footer of `path` open as `handle`: kept if it was read from an object of
+        this size, else read from the handle (and kept while the budget allows)."""
+        size = handle.seek(0, 2)
+        with self._lock:
+            kept = self._kept.get(path)
+        if kept is not None and kept[0] == size:
+            return kept[1]
+        # pre_buffer=False: nothing but the footer is read (one range).
+        metadata = pq.ParquetFile(handle, pre_buffer=False).metadata
+        with self._lock:
+            old = self._kept.pop(path, None)
+            if old is not None:
+                self._bytes -= old[1].serialized_size
+            if self._bytes + metadata.serialized_size <= self._budget:
+                self._kept[path] = (size, metadata)
+                self._bytes += metadata.serialized_size
+        return metadata
+
+    def each(
+        self, paths: Sequence[str], open_file: Callable[[str], IO[bytes]]
+    ) -> Generator[pq.FileMetaData]:
+        """The footers of `paths`, in order, read by up to CLOUD_FOOTER_READERS threads."""
+
+        def footer(path: str) -> pq.FileMetaData:
+            return self.footer(path, open_file)
+
+        workers = min(CLOUD_FOOTER_READERS, len(paths))
+        yield from in_order(footer, paths, workers, "cloud-footers")
