@@ -14,7 +14,8 @@ differ, unless nothing is lost:
 - a column the export reads that the file lacks always fails;
 - a type is fine when it converts without loss: the same type, a null column, a wider
   integer or float, an integer a float holds exactly (Parquet: every row group's
-  minimum and maximum within the float's mantissa), a finer time unit, text as
+  minimum and maximum within the float's mantissa), a finer time unit (a top-level
+  column's values checked against its shorter span: narrowed_values), text as
   categories, a list, array or struct of such types. A declared type governs (its
   column is not compared). CSV files are compared by their header only: their values
   are parsed with the plan's types;
@@ -51,6 +52,7 @@ from sluice.server.pipeline.narrowed_values import (
     UNSIGNED,
     NarrowedColumns,
     checkable,
+    finer_unit,
 )
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
 from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
@@ -216,6 +218,8 @@ def _loss(
     _CHECKED if only its values say (narrowed_values)."""
     if have == planned or have == pl.Null():
         return None
+    if finer_unit(have, planned):
+        return _CHECKED  # a finer unit holds a shorter span of time
     if _widens(have, planned):
         return None
     if have in SIGNED or have in UNSIGNED:

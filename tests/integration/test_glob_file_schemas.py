@@ -323,3 +323,28 @@ def test_a_later_arrow_files_column_polars_cannot_hold_fails_naming_it(
     later(v=pa.array([2.7]), x=ree)
     message = _failure(daemon, str(drop / "*.arrow"), "ree", columns=["id", "v"])
     assert "b.arrow: column 'v' is Float64 in this file and Int64" in message, message
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_later_files_time_beyond_the_finer_units_range_fails_naming_column_and_range(
+    daemon: ProfileDaemon, store: S3Store, where: str
+) -> None:
+    """Microseconds read as the plan's nanoseconds (a finer unit) lose nothing, unless a
+    value is past what nanoseconds hold (1677-2262): a "9999-12-31" end-of-time marker
+    failed as Polars' bare InvalidOperationError, naming neither column nor why."""
+    drop = _Drop(daemon, store, where, f"pq-finer-{where}")
+    first = pl.DataFrame({"id": [1]}).with_columns(ts=pl.datetime(2026, 12, 1, time_unit="ns"))
+    drop.put("a.parquet", first)
+    later = pl.DataFrame({"id": [2]}).with_columns(ts=pl.datetime(2026, 12, 2, time_unit="us"))
+    drop.put("b.parquet", later)
+    out = _exported(daemon, drop.glob("parquet"), "finer")
+    assert out.schema["ts"] == pl.Datetime("ns")
+    assert [v.day for v in out["ts"]] == [1, 2]
+
+    end = pl.DataFrame({"id": [3]}).with_columns(ts=pl.datetime(9999, 12, 31, time_unit="us"))
+    drop.put("c.parquet", end)
+    message = _failure(daemon, drop.glob("parquet"), "finer")
+    assert "c.parquet: column 'ts' is Datetime(time_unit='us'" in message, message
+    assert "Datetime(time_unit='ns', time_zone=None) in the export" in message, message
+    assert "1677-09-21" in message and "2262-04-11" in message, message
+    assert "9999" not in message, message
