@@ -48,6 +48,7 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.ndjson_pages import ndjson_pages_reused
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.ordered_workers import in_order
+from sluice.server.pipeline.polars_panics import polars_panics
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
@@ -304,14 +305,15 @@ def query_batches(
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
         try:
-            unsent = None
-            if count_without_cursor and batch.height:
-                assert query.without_cursor is not None
-                unsent = rows_without_cursor(
-                    batch, query.cursor, query.predicate, query.without_cursor
-                )
-            redacted = config.redactor.apply(query.apply(batch.lazy()))
-            return redacted.collect(engine="in-memory"), unsent
+            with polars_panics("querying and redacting the source's rows"):
+                unsent = None
+                if count_without_cursor and batch.height:
+                    assert query.without_cursor is not None
+                    unsent = rows_without_cursor(
+                        batch, query.cursor, query.predicate, query.without_cursor
+                    )
+                redacted = config.redactor.apply(query.apply(batch.lazy()))
+                return redacted.collect(engine="in-memory"), unsent
         except pl.exceptions.PolarsError as exc:
             failure = _query_failure(query, batch)
             if failure is None:
