@@ -176,8 +176,8 @@ def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
 
 def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
     """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
-    is not the first file's, and how it differs: what planning says when Polars refuses
-    such a glob (it named the first file, without a reason); None if none differs."""
+    has other columns than the first file's, and how it differs; None if none differs.
+    The same columns in another order are no difference: files are read by name."""
     if source.format != "csv" or len(source.files) < 2:
         return None
     open_file = file_opener(source)
@@ -189,7 +189,7 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
         if names is None or first is None:
             first = first or names
             continue
-        if names != first:
+        if sorted(names) != sorted(first):
             return SourceDataError(
                 f"{shown(path)}: its columns differ from the first file's "
                 f"({shown(source.files[0])}): {header_differences(first, names)}"
@@ -207,7 +207,7 @@ def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
     if missing:
         parts.append(f"no column {quoted_list(missing)}")
     if not parts:
-        parts.append(f"the same columns in another order ({quoted_list(other)})")
+        parts.append(f"columns repeated otherwise ({quoted_list(other)})")
     return "; ".join(parts)
 
 

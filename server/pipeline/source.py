@@ -376,6 +376,12 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
         if first is not None and holds_fixed_offset(first):
             # Polars' scan panics on such a zone: the columns as every reader gives them.
             return cloud_files.empty_frame(first).with_row_index(ROW_INDEX).collect_schema()
+        if source.format == "csv":
+            # From the first file, as in the cloud: Polars' scan of them all refuses a
+            # later header of the same columns in another order, which the reader reads
+            # by name (later_file_schemas compares each file with the plan).
+            first_file = replace(source, files=source.files[:1], real_files=source.real_files[:1])
+            return scan(first_file).collect_schema()
         return scan(source).collect_schema()
     first = source.files[0]
     if source.format == "parquet":

@@ -741,6 +741,12 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
             "spec.source.uri",
             f"cannot read {where} as {source.format} ({type(exc).__name__})",
         ) from None
+    if not source.in_cloud:
+        # A local glob's headers are all read here (as Polars' scan did); a cloud one's
+        # as the reader reaches each file (a ranged read each).
+        differing = differing_csv_header(source)
+        if differing is not None:
+            raise differing
     if len(schema) <= 1:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
     assert next(iter(schema)) == ROW_INDEX

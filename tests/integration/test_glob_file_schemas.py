@@ -348,3 +348,38 @@ def test_a_later_files_time_beyond_the_finer_units_range_fails_naming_column_and
     assert "Datetime(time_unit='ns', time_zone=None) in the export" in message, message
     assert "1677-09-21" in message and "2262-04-11" in message, message
     assert "9999" not in message, message
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_later_csv_files_header_in_another_order_is_exported_by_name(
+    daemon: ProfileDaemon, store: S3Store, where: str
+) -> None:
+    """The same columns in another order lose nothing: each later file is compared with
+    the plan by its columns' names (later_file_schemas) and read by name, locally as in
+    S3 (a local glob was refused at CreateExport, an S3 one exported)."""
+    drop = _Drop(daemon, store, where, f"csv-order-{where}")
+    drop.put("a.csv", "id,name,city\n1,ann,paris\n")
+    drop.put("b.csv", "city,id,name\nrome,2,bob\n")
+    drop.put("c.csv", "name,city,id\ncy,oslo,3\n")
+    out = _exported(daemon, drop.glob("csv"), "csv-order")
+    assert out.columns == ["id", "name", "city"]
+    assert out.to_dicts() == [
+        {"id": 1, "name": "ann", "city": "paris"},
+        {"id": 2, "name": "bob", "city": "rome"},
+        {"id": 3, "name": "cy", "city": "oslo"},
+    ]
+    # A header that differs by more than its order still fails (FAILED_PRECONDITION:
+    # a local glob's at CreateExport, which reads every local header), naming the file.
+    drop.put("d.csv", "id,name\n4,dan\n")
+    spec = _spec(daemon, drop.glob("csv"), "csv-order")
+    with ExportClient(daemon.address) as client:
+        try:
+            export_id = client.create(spec).id
+        except FailedPreconditionError as refused:
+            message = str(refused)
+        else:
+            with pytest.raises(ExportFailedError) as failed:
+                client.wait(export_id, timeout=300)
+            assert failed.value.export.error.code == "FAILED_PRECONDITION"
+            message = failed.value.export.error.message
+    assert "d.csv" in message and "no column 'city'" in message, message
