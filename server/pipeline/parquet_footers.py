@@ -10,18 +10,23 @@ One ParquetFooters belongs to one resolved source, so to one run (a run plans it
 source anew): a file rewritten between runs is read afresh by the next. Footers are
 read by up to CLOUD_FOOTER_READERS threads at once (each waits on the network). What is
 kept is bounded (KEPT_FOOTER_BYTES of footers, however many files): past it a footer is
-read again when needed, as before. A kept footer is used only for an object of the size
-it was read from, so a file replaced within a run is not read with another's footer.
+read again when needed, as before. The reader uses a kept footer only for an object of
+the size and version (S3's ETag, Azure's etag: sinks.ranged_read.RangedObject) it was
+read from; any other object, one rewritten within the run at the same size included, is
+read with the footer of the bytes it opened (and checked against the plan by them), as
+before the footers were kept: a footer of other bytes would put values in other columns.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from typing import IO
 
 import pyarrow.parquet as pq
 
+from sluice.sinks.ranged_read import RangedObject
 from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.storage_errors import storage_errors
 
@@ -31,13 +36,28 @@ CLOUD_FOOTER_READERS = 8
 KEPT_FOOTER_BYTES = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A footer and the object it was read from."""
+
+    size: int
+    #: The object's version when it was opened ("" when its store did not say).
+    version: str
+    metadata: pq.FileMetaData
+
+
+def opened_version(handle: IO[bytes]) -> str:
+    """The version of the object `handle` reads ("" when its store does not say)."""
+    return handle.version if isinstance(handle, RangedObject) else ""
+
+
 class ParquetFooters:
     """A run's Parquet footers by file, read on demand, each at most once while kept."""
 
     def __init__(self, kept_bytes: int = KEPT_FOOTER_BYTES) -> None:
         self._budget = kept_bytes
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[int, pq.FileMetaData]] = {}
+        self._kept: dict[str, _Kept] = {}
         self._reading: dict[str, threading.Lock] = {}
         self._bytes = 0
 
@@ -50,26 +70,28 @@ class ParquetFooters:
             with self._lock:
                 kept = self._kept.get(path)
             if kept is not None:
-                return kept[1]
+                return kept.metadata
             with storage_errors(), open_file(path) as handle:
                 return self.read(path, handle)
 
     def read(self, path: str, handle: IO[bytes]) -> pq.FileMetaData:
-        """The footer of `path` open as `handle`: kept if it was read from an object of
-        this size, else read from the handle (and kept while the budget allows)."""
+        """The footer of `path` open as `handle`: kept if it was read from this object
+        (its size and version), else read from the handle (and kept while the budget
+        allows). An object whose store does not say its version is always read."""
         size = handle.seek(0, 2)
+        version = opened_version(handle)
         with self._lock:
             kept = self._kept.get(path)
-        if kept is not None and kept[0] == size:
-            return kept[1]
+        if kept is not None and version and (kept.size, kept.version) == (size, version):
+            return kept.metadata
         # pre_buffer=False: nothing but the footer is read (one range).
         metadata = pq.ParquetFile(handle, pre_buffer=False).metadata
         with self._lock:
             old = self._kept.pop(path, None)
             if old is not None:
-                self._bytes -= old[1].serialized_size
+                self._bytes -= old.metadata.serialized_size
             if self._bytes + metadata.serialized_size <= self._budget:
-                self._kept[path] = (size, metadata)
+                self._kept[path] = _Kept(size, version, metadata)
                 self._bytes += metadata.serialized_size
         return metadata
 
