@@ -26,9 +26,9 @@ from typing import IO
 
 import pyarrow.parquet as pq
 
-from sluice.sinks.ranged_read import RangedObject
 from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.storage_errors import storage_errors
+from sluice.sinks.ranged_read import RangedObject
 
 #: Cloud footers read at once: each read waits on a round trip, not on the CPU.
 CLOUD_FOOTER_READERS = 8
