@@ -33,7 +33,7 @@ NDJSON files are not compared here: they have their own late-field rule (ndjson_
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
 import polars as pl
@@ -178,8 +178,32 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
     """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
     has other columns than the first file's, and how it differs; None if none differs.
     The same columns in another order are no difference: files are read by name."""
+    first = source.files[0] if source.files else ""
+    for path, names, first_names in _csv_headers(source):
+        if sorted(names) != sorted(first_names):
+            return SourceDataError(
+                f"{shown(path)}: its columns differ from the first file's "
+                f"({shown(first)}): {header_differences(first_names, names)}"
+            )
+    return None
+
+
+def reordered_csv_headers(source: ResolvedSource) -> bool:
+    """Whether a CSV glob's later headers all hold the first file's columns, and some in
+    another order: what Polars' scan of them all refuses, and the reader reads by name."""
+    reordered = False
+    for _path, names, first_names in _csv_headers(source):
+        if sorted(names) != sorted(first_names):
+            return False
+        reordered = reordered or names != first_names
+    return reordered
+
+
+def _csv_headers(source: ResolvedSource) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Each later file of a CSV glob with its header and the first header read (files
+    whose header Arrow cannot read are left to the reader)."""
     if source.format != "csv" or len(source.files) < 2:
-        return None
+        return
     open_file = file_opener(source)
     separator = "\t" if source.tabs else ","
     first: list[str] | None = None
@@ -189,12 +213,7 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
         if names is None or first is None:
             first = first or names
             continue
-        if sorted(names) != sorted(first):
-            return SourceDataError(
-                f"{shown(path)}: its columns differ from the first file's "
-                f"({shown(source.files[0])}): {header_differences(first, names)}"
-            )
-    return None
+        yield path, names, first
 
 
 def header_differences(first: Sequence[str], other: Sequence[str]) -> str:

@@ -354,6 +354,12 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
     return with_column_types(schema, source.column_types, add_missing=source.format == "ndjson")
 
 
+def first_file(source: ResolvedSource) -> ResolvedSource:
+    """The source narrowed to its first file (a local CSV glob whose later headers hold
+    its columns in another order, which Polars' scan of them all refuses)."""
+    return replace(source, files=source.files[:1], real_files=source.real_files[:1])
+
+
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
     if source.format in {"csv", "ndjson"}:
         _refuse_compressed(source)
@@ -376,12 +382,6 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
         if first is not None and holds_fixed_offset(first):
             # Polars' scan panics on such a zone: the columns as every reader gives them.
             return cloud_files.empty_frame(first).with_row_index(ROW_INDEX).collect_schema()
-        if source.format == "csv":
-            # From the first file, as in the cloud: Polars' scan of them all refuses a
-            # later header of the same columns in another order, which the reader reads
-            # by name (later_file_schemas compares each file with the plan).
-            first_file = replace(source, files=source.files[:1], real_files=source.real_files[:1])
-            return scan(first_file).collect_schema()
         return scan(source).collect_schema()
     first = source.files[0]
     if source.format == "parquet":

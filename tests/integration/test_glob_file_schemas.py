@@ -383,3 +383,48 @@ def test_a_later_csv_files_header_in_another_order_is_exported_by_name(
             assert failed.value.export.error.code == "FAILED_PRECONDITION"
             message = failed.value.export.error.message
     assert "d.csv" in message and "no column 'city'" in message, message
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "exported"),
+    [
+        ("1,10\n2,20\n", "3,X7\n4,40\n", ["10", "20", "X7", "40"]),
+        ("1,10\n2,20\n", "3,2.5\n4,40\n", [10.0, 20.0, 2.5, 40.0]),
+        ("1,2026-12-01\n2,2026-12-02\n", "3,soon\n4,2026-12-04\n", None),
+    ],
+    ids=["int-then-text", "int-then-float", "date-then-text"],
+)
+def test_a_local_csv_globs_types_come_from_every_file(
+    daemon: ProfileDaemon, first: str, later: str, exported: list[object] | None
+) -> None:
+    """Polars infers a local CSV glob's types from every file (a code column of numbers
+    with one 'X7' in a later file is text), as the reader then parses every file: typed
+    from the first file alone, such a glob failed FAILED_PRECONDITION at 'X7'."""
+    drop = daemon.sources / f"csv-types-{exported is None}-{first[2:4]}-{later[2:4]}"
+    drop.mkdir()
+    (drop / "a.csv").write_text("id,code\n" + first)
+    (drop / "b.csv").write_text("id,code\n" + later)
+    out = _exported(daemon, str(drop / "*.csv"), drop.name)
+    codes = out["code"].to_list()
+    if exported is None:  # dates and text: text, as written
+        assert out.schema["code"] == pl.String
+        exported = ["2026-12-01", "2026-12-02", "soon", "2026-12-04"]
+    assert codes == exported
+
+
+def test_a_local_csv_glob_in_another_order_takes_the_first_files_types(
+    daemon: ProfileDaemon,
+) -> None:
+    """Polars' scan of every file refuses a later header of the same columns in another
+    order: then, and only then, the first file's types are the plan's, each file read by
+    name; a later value those types cannot hold fails naming the file."""
+    drop = daemon.sources / "csv-order-types"
+    drop.mkdir()
+    (drop / "a.csv").write_text("id,code\n1,10\n")
+    (drop / "b.csv").write_text("code,id\n20,2\n")
+    out = _exported(daemon, str(drop / "*.csv"), "csv-order-types")
+    assert out.schema["code"] == pl.Int64
+    assert out.to_dicts() == [{"id": 1, "code": 10}, {"id": 2, "code": 20}]
+    (drop / "c.csv").write_text("code,id\nX7,3\n")
+    message = _failure(daemon, str(drop / "*.csv"), "csv-order-types")
+    assert "c.csv" in message and "X7" not in message, message
