@@ -177,10 +177,13 @@ def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
 def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
     """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
     has other columns than the first file's, and how it differs; None if none differs.
-    The same columns in another order are no difference: files are read by name."""
+    The same columns in another order are no difference (files are read by name), but
+    for a name the header repeats."""
     first = source.files[0] if source.files else ""
     for path, names, first_names in _csv_headers(source):
-        if sorted(names) != sorted(first_names):
+        # A repeated name in another order: which of its columns is which is unknown.
+        repeated = names != first_names and len(set(names)) < len(names)
+        if repeated or sorted(names) != sorted(first_names):
             return SourceDataError(
                 f"{shown(path)}: its columns differ from the first file's "
                 f"({shown(first)}): {header_differences(first_names, names)}"
@@ -226,7 +229,7 @@ def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
     if missing:
         parts.append(f"no column {quoted_list(missing)}")
     if not parts:
-        parts.append(f"columns repeated otherwise ({quoted_list(other)})")
+        parts.append(f"a repeated name in another order ({quoted_list(other)})")
     return "; ".join(parts)
 
 

@@ -428,3 +428,20 @@ def test_a_local_csv_glob_in_another_order_takes_the_first_files_types(
     (drop / "c.csv").write_text("code,id\nX7,3\n")
     message = _failure(daemon, str(drop / "*.csv"), "csv-order-types")
     assert "c.csv" in message and "X7" not in message, message
+
+
+def test_a_local_csv_glob_repeating_a_name_in_another_order_is_refused_naming_it(
+    daemon: ProfileDaemon,
+) -> None:
+    """Read by name, a header that repeats a name in another order cannot say which of
+    its columns is which: refused naming the file, as before any order was read."""
+    drop = daemon.sources / "csv-repeated"
+    drop.mkdir()
+    (drop / "a.csv").write_text("a,a,b\n1,2,3\n")
+    (drop / "b.csv").write_text("a,b,a\n4,6,5\n")
+    spec = _spec(daemon, str(drop / "*.csv"), "repeated")
+    with ExportClient(daemon.address) as client, pytest.raises(FailedPreconditionError) as refused:
+        client.create(spec)
+    message = str(refused.value)
+    assert f"{drop / 'b.csv'}: its columns differ from the first file's" in message, message
+    assert "a repeated name in another order ('a', 'b', 'a')" in message, message
