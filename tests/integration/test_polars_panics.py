@@ -71,3 +71,44 @@ def test_a_where_polars_panics_on_is_refused_as_the_callers_argument(daemon: Dae
         )
         done = client.wait(client.create(fine).id, timeout=180)
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+
+
+def test_a_where_polars_panics_on_for_the_rows_is_invalid_argument_naming_it(
+    daemon: Daemon,
+) -> None:
+    """A where that passes planning's check on no rows, then panics Polars on a real row
+    (casting the "infinite" time to text): the caller's expression, so INVALID_ARGUMENT
+    naming spec.query.where, not an INTERNAL; never the value."""
+    source = _infinite_times(daemon.sources / "where-rows.parquet")
+    spec = ExportClient.build_spec(
+        source=str(source),
+        to=str(daemon.exports),
+        dataset="where-rows",
+        where="CAST(ts AS VARCHAR) = 'x'",
+    )
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(spec).id, timeout=180)
+    error = failed.value.export.error
+    assert error.code == "INVALID_ARGUMENT", error
+    assert error.message.startswith("spec.query.where: Polars panicked"), error.message
+    assert "out-of-range" not in error.message and "9223372036854775807" not in error.message
+
+
+def test_a_redaction_polars_panics_on_fails_internal_naming_the_stage(daemon: Daemon) -> None:
+    """The query stage's guard also holds the redaction: a rule that panics Polars on a
+    row (masking the "infinite" time, as text) fails INTERNAL naming the stage, not the
+    caller's where (there is none)."""
+    source = _infinite_times(daemon.sources / "mask.parquet")
+    spec = ExportClient.build_spec(
+        source=str(source),
+        to=str(daemon.exports),
+        dataset="mask",
+        format="parquet",
+        redaction=pb.Redaction(rules=[pb.RedactionRule(column="ts", action="mask")]),
+    )
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(spec).id, timeout=180)
+    error = failed.value.export.error
+    assert error.code == "INTERNAL", error
+    assert "panicked while querying and redacting" in error.message, error.message
+    assert "out-of-range" not in error.message, error.message
