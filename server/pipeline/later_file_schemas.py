@@ -52,6 +52,7 @@ from sluice.server.pipeline.narrowed_values import (
     UNSIGNED,
     NarrowedColumns,
     checkable,
+    finer_paths,
     finer_unit,
 )
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
@@ -243,7 +244,8 @@ def _loss(
     if finer_unit(have, planned):
         return _CHECKED  # a finer unit holds a shorter span of time
     if _widens(have, planned):
-        return None
+        # A time inside a list or struct in a finer unit: its values say (its span).
+        return _CHECKED if finer_paths(have, planned) else None
     if have in SIGNED or have in UNSIGNED:
         bits = MANTISSA.get(planned)
         if bits is not None and metadata is not None and _ints_within(metadata, name, 2**bits):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from sluice.server.errors import quoted
+from sluice.server.errors import quoted, quoted_list
 from sluice.server.pipeline.bad_rows import SourceDataError
 
 SIGNED: dict[pl.DataType, int] = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
@@ -41,6 +41,27 @@ def finer_unit(have: pl.DataType, planned: pl.DataType) -> bool:
     elif not (isinstance(have, pl.Duration) and isinstance(planned, pl.Duration)):
         return False
     return _steps(have, planned) < 0
+
+
+def finer_paths(have: pl.DataType, planned: pl.DataType, path: str = "") -> list[str]:
+    """Where inside a list, array or struct of type `have` a time is planned in a finer
+    unit (finer_unit), as paths below the column ("[]" a list's or array's items, ".f" a
+    struct's field f); empty when nowhere (or when `have` holds other fields)."""
+    if path and finer_unit(have, planned):
+        return [path]
+    if isinstance(have, pl.List | pl.Array) and isinstance(planned, pl.List | pl.Array):
+        inner, planned_inner = have.inner, planned.inner
+        if isinstance(inner, pl.DataType) and isinstance(planned_inner, pl.DataType):
+            return finer_paths(inner, planned_inner, f"{path}[]")
+    if isinstance(have, pl.Struct) and isinstance(planned, pl.Struct):
+        planned_fields = {field.name: field.dtype for field in planned.fields}
+        paths = []
+        for field in have.fields:
+            planned_field = planned_fields.get(field.name)
+            if isinstance(field.dtype, pl.DataType) and isinstance(planned_field, pl.DataType):
+                paths += finer_paths(field.dtype, planned_field, f"{path}.{field.name}")
+        return paths
+    return []
 
 
 def checkable(have: pl.DataType, planned: pl.DataType) -> bool:
@@ -86,6 +107,15 @@ class NarrowedColumns:
                         f"outside what {planned} holds ({_span(planned)}); the export "
                         "stops at this file"
                     )
+            elif finer_paths(series.dtype, planned):
+                if not _converts(series, planned):
+                    inside = quoted_list([name + p for p in finer_paths(series.dtype, planned)])
+                    raise SourceDataError(
+                        f"{self.file}: column {quoted(name)} is {series.dtype} in this "
+                        f"file and {planned} in the export, and some of its times ({inside}) "
+                        "are outside what the export's finer unit holds; the export stops "
+                        "at this file"
+                    )
             elif _changes(series, planned):
                 raise SourceDataError(
                     f"{self.file}: column {quoted(name)} is {series.dtype} in this file "
@@ -126,6 +156,16 @@ def _span(planned: pl.DataType) -> str:
     if isinstance(planned, pl.Datetime):
         return f"{days} either side of 1970-01-01"
     return f"-{days} to {days}"
+
+
+def _converts(series: pl.Series, planned: pl.DataType) -> bool:
+    """Whether a list, array or struct converts to `planned` without a time left out of
+    its finer unit's span (Polars' error, which quotes the value, is not kept)."""
+    try:
+        series.cast(planned, strict=True)
+    except pl.exceptions.InvalidOperationError:
+        return False
+    return True
 
 
 def _changes(series: pl.Series, planned: pl.DataType) -> bool:

@@ -8,6 +8,7 @@ that differs, not the first one."""
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -445,3 +446,39 @@ def test_a_local_csv_glob_repeating_a_name_in_another_order_is_refused_naming_it
     message = str(refused.value)
     assert f"{drop / 'b.csv'}: its columns differ from the first file's" in message, message
     assert "a repeated name in another order ('a', 'b', 'a')" in message, message
+
+
+@pytest.mark.parametrize(
+    ("planned", "later", "inside"),
+    [
+        (pl.List(pl.Datetime("ns")), pl.List(pl.Datetime("us")), "'l[]'"),
+        (pl.Struct({"t": pl.Datetime("ns")}), pl.Struct({"t": pl.Datetime("us")}), "'l.t'"),
+    ],
+    ids=["list", "struct"],
+)
+def test_a_later_files_nested_time_beyond_the_finer_units_range_fails_naming_its_path(
+    daemon: ProfileDaemon, planned: pl.DataType, later: pl.DataType, inside: str
+) -> None:
+    """A list's or struct's times in microseconds, planned as nanoseconds: exported when
+    within the span, else FAILED_PRECONDITION naming the file, column and path, never
+    the value (was 'cannot read the rows after row 0 (InvalidOperationError; ...)')."""
+    drop = daemon.sources / f"nested-finer-{type(planned).__name__.lower()}"
+    drop.mkdir()
+
+    def value(year: int) -> object:
+        day = datetime.datetime(year, 12, 31)
+        return [day] if isinstance(planned, pl.List) else {"t": day}
+
+    first = pl.DataFrame({"id": [1], "l": pl.Series([value(2025)], dtype=planned)})
+    first.write_parquet(drop / "a.parquet")
+    fine = pl.DataFrame({"id": [2], "l": pl.Series([value(2026)], dtype=later)})
+    fine.write_parquet(drop / "b.parquet")
+    out = _exported(daemon, str(drop / "*.parquet"), drop.name)
+    assert out.schema["l"] == planned and out["id"].to_list() == [1, 2]
+
+    end = pl.DataFrame({"id": [3], "l": pl.Series([value(9999)], dtype=later)})
+    end.write_parquet(drop / "c.parquet")
+    message = _failure(daemon, str(drop / "*.parquet"), drop.name)
+    assert f"{drop / 'c.parquet'}: column 'l' is {later} in this file" in message, message
+    assert f"some of its times ({inside}) are outside" in message, message
+    assert "9999" not in message, message
