@@ -44,7 +44,7 @@ _PER_COLUMN_CHUNK = 1024
 def held_bytes(metadata: pq.FileMetaData) -> int:
     """An upper estimate of the memory a read footer takes (its size on disk understates
     it ~8 times: the budget counted 84 MiB of footers that held 685 MiB)."""
-    chunks = metadata.num_columns * (metadata.num_row_groups + 1)
+    chunks = int(metadata.num_columns) * (int(metadata.num_row_groups) + 1)
     return int(metadata.serialized_size) + _PER_COLUMN_CHUNK * chunks
 
 
