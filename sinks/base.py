@@ -136,7 +136,8 @@ class Sink(Protocol):
         ...
 
     def open(self, key: str) -> BinaryIO:
-        """Read a committed object. Raises ObjectNotFound."""
+        """Read a committed object. Raises ObjectNotFound. S3 and Azure give a
+        RangedObject (sinks/ranged_read), which says the version it was opened at."""
         ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -88,14 +88,25 @@ class _RangedRaw(io.RawIOBase):
         return self._data[offset:]
 
 
+class RangedObject(io.BufferedReader):
+    """A stored object open for ranged reads, with the version open() found it at (S3's
+    ETag, Azure's etag; "" when the store did not say): what tells a reader that the
+    object it reads is not the one it read before, even at the same size."""
+
+    def __init__(self, raw: _RangedRaw, version: str) -> None:
+        super().__init__(raw)
+        self.version = version
+
+
 def ranged_reader(
     size: int,
     fetch: Callable[[int, int], bytes],
     block: int = BLOCK_BYTES,
     policy: RetryPolicy | None = None,
     name: str = "",
-) -> io.BufferedReader:
+    version: str = "",
+) -> RangedObject:
     """A buffered, seekable binary file over `fetch(offset, length) -> bytes`; transient
     failures of a range are retried with backoff and jitter."""
     raw = _RangedRaw(size, fetch, block, policy or RetryPolicy(), name)
-    return io.BufferedReader(raw)
+    return RangedObject(raw, version)

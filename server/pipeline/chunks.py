@@ -41,6 +41,7 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
 from sluice.server.pipeline.encoder_contract import Encoder, SizeEstimate
+from sluice.server.pipeline.polars_panics import polars_panics
 from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
 from sluice.server.pipeline.rows_without_cursor import (
     ROWS_WITHOUT_CURSOR,
@@ -192,7 +193,9 @@ def encode_chunks(
                     # Progress counts the source rows up to the slice's last, not the
                     # batch's (the chunk's source_end stays the batch's end).
                     read = int(positions[start + part.height - 1]) + 1
-                    segment = Segment(index, encoder.encode_pieces(part), part.height, read)
+                    with polars_panics(f"encoding chunk {index} as {config.encoder.name}"):
+                        pieces = encoder.encode_pieces(part)
+                    segment = Segment(index, pieces, part.height, read)
                     records += part.height
                     encoded += segment.size
                     yield segment

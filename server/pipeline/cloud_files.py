@@ -16,7 +16,6 @@ from typing import IO, BinaryIO
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.empty_tables import empty_table
@@ -137,11 +136,6 @@ def sample_frame(handle: IO[bytes], fmt: str, separator: str) -> pl.LazyFrame:
     if fmt == "csv":
         return pl.scan_csv(io.BytesIO(head), try_parse_dates=True, separator=separator)
     return pl.scan_ndjson(io.BytesIO(head))
-
-
-def parquet_rows(handle: IO[bytes]) -> int:
-    with storage_errors():
-        return int(pq.ParquetFile(handle, pre_buffer=False).metadata.num_rows)
 
 
 def empty_frame(schema: pa.Schema) -> pl.LazyFrame:

@@ -37,7 +37,13 @@ from typing import Protocol
 
 import polars as pl
 
-from sluice.server.errors import DataLoss, FailedPrecondition, Interrupted, LeaseLost
+from sluice.server.errors import (
+    DataLoss,
+    FailedPrecondition,
+    Interrupted,
+    InvalidArgument,
+    LeaseLost,
+)
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.byte_budget import ByteBudget
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
@@ -48,6 +54,7 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.ndjson_pages import ndjson_pages_reused
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.ordered_workers import in_order
+from sluice.server.pipeline.polars_panics import PolarsPanicked, polars_panics
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
@@ -304,19 +311,29 @@ def query_batches(
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
         try:
-            unsent = None
-            if count_without_cursor and batch.height:
-                assert query.without_cursor is not None
-                unsent = rows_without_cursor(
-                    batch, query.cursor, query.predicate, query.without_cursor
-                )
-            redacted = config.redactor.apply(query.apply(batch.lazy()))
-            return redacted.collect(engine="in-memory"), unsent
+            with polars_panics("querying and redacting the source's rows"):
+                unsent = None
+                if count_without_cursor and batch.height:
+                    assert query.without_cursor is not None
+                    unsent = rows_without_cursor(
+                        batch, query.cursor, query.predicate, query.without_cursor
+                    )
+                redacted = config.redactor.apply(query.apply(batch.lazy()))
+                return redacted.collect(engine="in-memory"), unsent
         except pl.exceptions.PolarsError as exc:
             failure = _query_failure(query, batch)
             if failure is None:
                 raise
             raise failure from exc
+        except PolarsPanicked:
+            if not _query_panics(query, batch):
+                raise  # the redaction's, or Polars' own: INTERNAL naming the stage
+            raise InvalidArgument(
+                "spec.query.where",
+                "Polars panicked evaluating the query on the source's rows (a failure "
+                "inside the library on a value, as when a time far out of range is cast "
+                "to text); write the where another way",
+            ) from None
 
     # Redaction (or a predicate) is worth two batches at once (text-heavy 1M, moderate:
     # ~16% less wall, the same CPU); a bare projection is not worth the hop to a worker
@@ -345,6 +362,20 @@ def _query_failure(query: CompiledQuery, batch: pl.DataFrame) -> FailedPrecondit
             "fails on some value); change the where so that it holds for every row's type"
         )
     return None
+
+
+def _query_panics(query: CompiledQuery, batch: pl.DataFrame) -> bool:
+    """When a batch panicked Polars in the transform, whether the caller's query alone
+    does (its where: a time range's or a cursor's comparisons do not panic)."""
+    if query.predicate is None:
+        return False
+    try:
+        query.apply(batch.lazy()).collect(engine="in-memory")
+    except pl.exceptions.PanicException:
+        return True
+    except pl.exceptions.PolarsError:
+        return False
+    return False
 
 
 def _first_in_pieces(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:

@@ -14,7 +14,8 @@ differ, unless nothing is lost:
 - a column the export reads that the file lacks always fails;
 - a type is fine when it converts without loss: the same type, a null column, a wider
   integer or float, an integer a float holds exactly (Parquet: every row group's
-  minimum and maximum within the float's mantissa), a finer time unit, text as
+  minimum and maximum within the float's mantissa), a finer time unit (a top-level
+  column's values checked against its shorter span: narrowed_values), text as
   categories, a list, array or struct of such types. A declared type governs (its
   column is not compared). CSV files are compared by their header only: their values
   are parsed with the plan's types;
@@ -32,7 +33,7 @@ NDJSON files are not compared here: they have their own late-field rule (ndjson_
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
 import polars as pl
@@ -51,6 +52,8 @@ from sluice.server.pipeline.narrowed_values import (
     UNSIGNED,
     NarrowedColumns,
     checkable,
+    finer_paths,
+    finer_unit,
 )
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
 from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
@@ -174,10 +177,37 @@ def csv_header(handle: IO[bytes], separator: str) -> list[str] | None:
 
 def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
     """The error (FAILED_PRECONDITION) naming the first file of a CSV glob whose header
-    is not the first file's, and how it differs: what planning says when Polars refuses
-    such a glob (it named the first file, without a reason); None if none differs."""
+    has other columns than the first file's, and how it differs; None if none differs.
+    The same columns in another order are no difference (files are read by name), but
+    for a name the header repeats."""
+    first = source.files[0] if source.files else ""
+    for path, names, first_names in _csv_headers(source):
+        # A repeated name in another order: which of its columns is which is unknown.
+        repeated = names != first_names and len(set(names)) < len(names)
+        if repeated or sorted(names) != sorted(first_names):
+            return SourceDataError(
+                f"{shown(path)}: its columns differ from the first file's "
+                f"({shown(first)}): {header_differences(first_names, names)}"
+            )
+    return None
+
+
+def reordered_csv_headers(source: ResolvedSource) -> bool:
+    """Whether a CSV glob's later headers all hold the first file's columns, and some in
+    another order: what Polars' scan of them all refuses, and the reader reads by name."""
+    reordered = False
+    for _path, names, first_names in _csv_headers(source):
+        if sorted(names) != sorted(first_names):
+            return False
+        reordered = reordered or names != first_names
+    return reordered
+
+
+def _csv_headers(source: ResolvedSource) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Each later file of a CSV glob with its header and the first header read (files
+    whose header Arrow cannot read are left to the reader)."""
     if source.format != "csv" or len(source.files) < 2:
-        return None
+        return
     open_file = file_opener(source)
     separator = "\t" if source.tabs else ","
     first: list[str] | None = None
@@ -187,12 +217,7 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
         if names is None or first is None:
             first = first or names
             continue
-        if names != first:
-            return SourceDataError(
-                f"{shown(path)}: its columns differ from the first file's "
-                f"({shown(source.files[0])}): {header_differences(first, names)}"
-            )
-    return None
+        yield path, names, first
 
 
 def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
@@ -205,7 +230,7 @@ def header_differences(first: Sequence[str], other: Sequence[str]) -> str:
     if missing:
         parts.append(f"no column {quoted_list(missing)}")
     if not parts:
-        parts.append(f"the same columns in another order ({quoted_list(other)})")
+        parts.append(f"a repeated name in another order ({quoted_list(other)})")
     return "; ".join(parts)
 
 
@@ -216,8 +241,11 @@ def _loss(
     _CHECKED if only its values say (narrowed_values)."""
     if have == planned or have == pl.Null():
         return None
+    if finer_unit(have, planned):
+        return _CHECKED  # a finer unit holds a shorter span of time
     if _widens(have, planned):
-        return None
+        # A time inside a list or struct in a finer unit: its values say (its span).
+        return _CHECKED if finer_paths(have, planned) else None
     if have in SIGNED or have in UNSIGNED:
         bits = MANTISSA.get(planned)
         if bits is not None and metadata is not None and _ints_within(metadata, name, 2**bits):

@@ -110,6 +110,10 @@ def read_batches(
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
         with storage_errors(), _opened(open_file, path, not source.in_cloud) as handle:
+            options = {}
+            if source.in_cloud and source.format == "parquet":
+                # Read by the survey or the row count already (parquet_footers).
+                options["footer"] = source.footers.read(path, handle)
             pieces = read_file(
                 handle,
                 data_schema,
@@ -118,6 +122,7 @@ def read_batches(
                 from_row - position,
                 rows,
                 source.max_record_bytes,
+                **options,
             )
             read = 0
             while True:
@@ -306,10 +311,12 @@ def _parquet(
     rows: FileRows,
     record_bytes: int,
     check: FileSchemaCheck | None = None,
+    footer: pq.FileMetaData | None = None,
 ) -> FileReader:
     local = _local_path(handle)
     # pre_buffer=False: the default would buffer whole column chunks ahead of need.
-    parquet = pq.ParquetFile(handle, pre_buffer=False)  # the footer only
+    # The footer only, unless given (parquet_footers).
+    parquet = pq.ParquetFile(handle, pre_buffer=False, metadata=footer)
     narrowed = None
     if check is not None:
         narrowed = check.stored(rows.file, parquet.schema_arrow, parquet.metadata)

@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -42,6 +42,7 @@ from sluice.server.pipeline.fixed_offsets import holds_fixed_offset
 from sluice.server.pipeline.footer_schemas import FOOTER_READERS, local_rows, local_schema
 from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.ordered_workers import in_order
+from sluice.server.pipeline.parquet_footers import ParquetFooters
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import (
     LOOK_CONNECT_RETRIES,
@@ -122,6 +123,9 @@ class ResolvedSource:
     #: scans panic on (fixed_offsets), so their rows are counted through Arrow. Set by
     #: the planner, which reads the first file's schema (unreadable_columns).
     fixed_offsets: bool = False
+    #: S3 and Azure Parquet files: their footers, each read once by the run this source
+    #: was resolved for (planning, the row count and the reader share them).
+    footers: ParquetFooters = field(default_factory=ParquetFooters, compare=False, repr=False)
 
     @property
     def in_cloud(self) -> bool:
@@ -350,6 +354,12 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
     return with_column_types(schema, source.column_types, add_missing=source.format == "ndjson")
 
 
+def first_file(source: ResolvedSource) -> ResolvedSource:
+    """The source narrowed to its first file (a local CSV glob whose later headers hold
+    its columns in another order, which Polars' scan of them all refuses)."""
+    return replace(source, files=source.files[:1], real_files=source.real_files[:1])
+
+
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
     if source.format in {"csv", "ndjson"}:
         _refuse_compressed(source)
@@ -373,8 +383,13 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
             # Polars' scan panics on such a zone: the columns as every reader gives them.
             return cloud_files.empty_frame(first).with_row_index(ROW_INDEX).collect_schema()
         return scan(source).collect_schema()
-    with file_opener(source)(source.files[0]) as handle:
-        sample = cloud_files.sample_frame(handle, source.format, _separator(source))
+    first = source.files[0]
+    if source.format == "parquet":
+        footer = source.footers.footer(first, file_opener(source))
+        sample = cloud_files.empty_frame(footer.schema.to_arrow_schema())
+    else:
+        with file_opener(source)(first) as handle:
+            sample = cloud_files.sample_frame(handle, source.format, _separator(source))
     return sample.with_row_index(ROW_INDEX).collect_schema()
 
 
@@ -505,12 +520,8 @@ def count_rows(
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":
         return 0
-    open_file = file_opener(source)
-    total = 0
-    for path in source.files:
-        with open_file(path) as handle:
-            total += cloud_files.parquet_rows(handle)
-    return total
+    with closing(source.footers.each(source.files, file_opener(source))) as footers:
+        return sum(footer.num_rows for footer in footers)
 
 
 def _local_paths(source: ResolvedSource) -> list[str]:

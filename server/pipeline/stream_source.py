@@ -46,6 +46,7 @@ from sluice.server.errors import (
 )
 from sluice.server.pipeline.empty_tables import empty_table
 from sluice.server.pipeline.fixed_offsets import utc_schema
+from sluice.server.pipeline.polars_panics import POLARS_FAILURES
 
 #: Source URI scheme of an export whose records a caller pushes (DoPut).
 STREAM_SCHEME = "flight:"
@@ -411,11 +412,11 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
             _refuse_column(field, "which the daemon cannot export; cast it to decimal128")
     try:
         frame = pl.from_arrow(empty_table(schema))
-    except Exception:  # Polars and pyarrow raise many types for a type they lack
+    except POLARS_FAILURES:  # Polars and pyarrow raise many types for a type they lack
         for field in schema:
             try:
                 pl.from_arrow(empty_table(pa.schema([field])))
-            except Exception:  # noqa: BLE001 - as above
+            except POLARS_FAILURES:  # as above
                 _refuse_column(field, _UNSUPPORTED)
         raise
     assert isinstance(frame, pl.DataFrame)

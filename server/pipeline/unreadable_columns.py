@@ -30,6 +30,7 @@ from sluice.server.pipeline.footer_schemas import (
     stored_schema,
 )
 from sluice.server.pipeline.ordered_workers import in_order
+from sluice.server.pipeline.parquet_footers import CLOUD_FOOTER_READERS
 from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
 from sluice.server.pipeline.stream_source import holds_decimal256
 from sluice.server.storage_errors import storage_errors
@@ -136,8 +137,16 @@ def _schemas(
     """Each file's schema, in order (None: not one Arrow opens)."""
     if source.in_cloud:
         open_file = file_opener(source)
-        for path in files:
-            yield _opened_schema(open_file, path, source.format)
+
+        def stored(path: str) -> pa.Schema | None:
+            if source.format != "parquet":
+                return _opened_schema(open_file, path, source.format)
+            try:  # kept for the rest of the run (parquet_footers)
+                return source.footers.footer(path, open_file).schema.to_arrow_schema()
+            except pa.ArrowInvalid:
+                return None  # not a Parquet file: for the reader to say
+
+        yield from in_order(stored, files, min(CLOUD_FOOTER_READERS, len(files)), "footers")
         return
     real = dict(zip(source.files, source.real_files, strict=False))
 

@@ -26,12 +26,16 @@ from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
-from sluice.server.pipeline.later_file_schemas import differing_csv_header
+from sluice.server.pipeline.later_file_schemas import (
+    differing_csv_header,
+    reordered_csv_headers,
+)
 from sluice.server.pipeline.nesting import MAX_NESTING, too_deep
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
+    first_file,
     read_schema,
     resolve_source,
     shown,
@@ -735,12 +739,18 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
         differing = differing_csv_header(source)
         if differing is not None:
             raise differing from None
-        # Never the library's message: it can quote the file's content (a row, a line of
-        # a file that is not what its name says).
-        raise InvalidArgument(
-            "spec.source.uri",
-            f"cannot read {where} as {source.format} ({type(exc).__name__})",
-        ) from None
+        if not reordered_csv_headers(source):
+            # Never the library's message: it can quote the file's content (a row, a
+            # line of a file that is not what its name says).
+            raise InvalidArgument(
+                "spec.source.uri",
+                f"cannot read {where} as {source.format} ({type(exc).__name__})",
+            ) from None
+        # A local CSV glob's later header of the same columns in another order, which
+        # Polars' scan of every file refuses: the types are the first file's (the scan's
+        # come from every file), and the reader reads each file by name, comparing it
+        # with them (later_file_schemas).
+        schema = _read_schema(first_file(source))
     if len(schema) <= 1:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
     assert next(iter(schema)) == ROW_INDEX

@@ -11,6 +11,7 @@ import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted, quoted_list
 from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr
+from sluice.server.pipeline.polars_panics import POLARS_FAILURES
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import QuerySpec
@@ -91,7 +92,7 @@ def _compile_where(where: str, schema: pl.Schema, names: list[str]) -> pl.Expr:
     bare_date = _BARE_DATE.search(_without_quoted(where))
     try:
         expr = pl.sql_expr(where)
-    except Exception as exc:  # noqa: BLE001 - Polars raises several types for a bad parse
+    except POLARS_FAILURES as exc:  # Polars raises several types for a bad parse
         if bare_date:  # `ts > 2024-01-01 10:00` fails at the time's colon
             raise InvalidArgument(field, _temporal_hint(where, None, schema)) from None
         raise InvalidArgument(field, _first_line(exc)) from None
@@ -165,7 +166,7 @@ def _check_on_empty_frame(expr: pl.Expr, schema: pl.Schema, field: str) -> None:
     """Type-check a predicate by running it on zero rows: no I/O, but real Polars semantics."""
     try:
         pl.DataFrame(schema=schema).lazy().filter(expr).collect()
-    except Exception as exc:  # noqa: BLE001 - any failure means the expression is unusable
+    except POLARS_FAILURES as exc:  # any failure means the expression is unusable
         raise InvalidArgument(field, _first_line(exc)) from None
 
 
@@ -245,7 +246,7 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
     dtype = schema[column]
     try:
         values = pl.Series(query.ids, dtype=pl.String).cast(dtype, strict=True)
-    except Exception:  # noqa: BLE001 - Polars' cast error types vary by dtype
+    except POLARS_FAILURES:  # Polars' cast error types vary by dtype
         raise InvalidArgument(
             field, f"ids must be values of column {quoted(column)} ({dtype})"
         ) from None
@@ -261,5 +262,8 @@ def ignores_case(query: QuerySpec, dtype: pl.DataType) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, pl.exceptions.PanicException):
+        # Its text is Rust's ("index out of bounds: ..."), no help to the caller.
+        return "Polars fails on this expression (it panicked); write it another way"
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__

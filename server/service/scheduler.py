@@ -25,6 +25,7 @@ from sluice.server.jobs import forgotten_values
 from sluice.server.jobs.model import UNFINISHED_STATES, Job
 from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
 from sluice.server.jobs.store import JobStore
+from sluice.server.pipeline.polars_panics import POLARS_FAILURES
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.service.cron_times import CronTimes
 
@@ -152,7 +153,8 @@ class Scheduler:
                 # The store failed (Unavailable): the tick stays due for the next pass.
                 _log.warning("schedule %s: tick not recorded: %s", schedule.name, exc.message)
                 continue
-            except Exception as exc:  # noqa: BLE001 - one schedule, not the whole pass
+            except POLARS_FAILURES as exc:  # one schedule, not the whole pass (a tick
+                # plans its export, running Polars on the source: a panic is no Exception)
                 # One broken schedule must not keep the others from ticking.
                 _log.error("schedule %s: tick failed: %s", schedule.name, type(exc).__name__)
                 continue
@@ -308,7 +310,7 @@ class Scheduler:
                         self._schedules, say_unreadable=False
                     )
                 self.run_due()
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
+            except POLARS_FAILURES as exc:  # the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)
             self._stop.wait(self._poll_seconds)
 

@@ -61,14 +61,16 @@ class AzureSink:
     def open(self, key: str) -> BinaryIO:
         validate_key(key)
         blob = self._azure.blob(key)
-        size = self._azure.call("read", key, lambda: int(blob.get_blob_properties().size))
+        properties = self._azure.call("read", key, blob.get_blob_properties)
 
         def fetch(offset: int, length: int) -> bytes:
             return self._azure.call(
                 "read", key, lambda: bytes(blob.download_blob(offset, length).readall())
             )
 
-        return ranged_reader(size, fetch, name=key)
+        return ranged_reader(
+            int(properties.size), fetch, name=key, version=str(properties.etag or "")
+        )
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.blob_name("")

@@ -68,7 +68,9 @@ class S3Sink:
 
             return self._s3.call("read", key, request)
 
-        return ranged_reader(int(head["ContentLength"]), fetch, name=key)
+        return ranged_reader(
+            int(head["ContentLength"]), fetch, name=key, version=str(head.get("ETag", ""))
+        )
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.object_key("")

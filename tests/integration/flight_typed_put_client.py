@@ -41,6 +41,10 @@ _CASES: dict[str, Callable[[], pa.RecordBatch]] = {
     "list_view": lambda: pa.record_batch(
         {"a": pa.array([[1, 2], None, [], [3], [4]], pa.list_view(pa.int64()))}
     ),
+    # Polars panics importing this type (a BaseException, not an Exception).
+    "month_day_nano": lambda: pa.record_batch(
+        {"a": pa.array([(1, 2, 3)] * _ROWS, pa.month_day_nano_interval())}
+    ),
     "decimal256": lambda: pa.record_batch(
         {"a": pa.array([decimal.Decimal("1.23")] * _ROWS, pa.decimal256(50, 2))}
     ),

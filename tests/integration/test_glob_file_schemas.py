@@ -8,6 +8,7 @@ that differs, not the first one."""
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,3 +324,161 @@ def test_a_later_arrow_files_column_polars_cannot_hold_fails_naming_it(
     later(v=pa.array([2.7]), x=ree)
     message = _failure(daemon, str(drop / "*.arrow"), "ree", columns=["id", "v"])
     assert "b.arrow: column 'v' is Float64 in this file and Int64" in message, message
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_later_files_time_beyond_the_finer_units_range_fails_naming_column_and_range(
+    daemon: ProfileDaemon, store: S3Store, where: str
+) -> None:
+    """Microseconds read as the plan's nanoseconds (a finer unit) lose nothing, unless a
+    value is past what nanoseconds hold (1677-2262): a "9999-12-31" end-of-time marker
+    failed as Polars' bare InvalidOperationError, naming neither column nor why."""
+    drop = _Drop(daemon, store, where, f"pq-finer-{where}")
+    first = pl.DataFrame({"id": [1]}).with_columns(ts=pl.datetime(2026, 12, 1, time_unit="ns"))
+    drop.put("a.parquet", first)
+    later = pl.DataFrame({"id": [2]}).with_columns(ts=pl.datetime(2026, 12, 2, time_unit="us"))
+    drop.put("b.parquet", later)
+    out = _exported(daemon, drop.glob("parquet"), "finer")
+    assert out.schema["ts"] == pl.Datetime("ns")
+    assert [v.day for v in out["ts"]] == [1, 2]
+
+    end = pl.DataFrame({"id": [3]}).with_columns(ts=pl.datetime(9999, 12, 31, time_unit="us"))
+    drop.put("c.parquet", end)
+    message = _failure(daemon, drop.glob("parquet"), "finer")
+    assert "c.parquet: column 'ts' is Datetime(time_unit='us'" in message, message
+    assert "Datetime(time_unit='ns', time_zone=None) in the export" in message, message
+    assert "1677-09-21" in message and "2262-04-11" in message, message
+    assert "9999" not in message, message
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_later_csv_files_header_in_another_order_is_exported_by_name(
+    daemon: ProfileDaemon, store: S3Store, where: str
+) -> None:
+    """The same columns in another order lose nothing: each later file is compared with
+    the plan by its columns' names (later_file_schemas) and read by name, locally as in
+    S3 (a local glob was refused at CreateExport, an S3 one exported)."""
+    drop = _Drop(daemon, store, where, f"csv-order-{where}")
+    drop.put("a.csv", "id,name,city\n1,ann,paris\n")
+    drop.put("b.csv", "city,id,name\nrome,2,bob\n")
+    drop.put("c.csv", "name,city,id\ncy,oslo,3\n")
+    out = _exported(daemon, drop.glob("csv"), "csv-order")
+    assert out.columns == ["id", "name", "city"]
+    assert out.to_dicts() == [
+        {"id": 1, "name": "ann", "city": "paris"},
+        {"id": 2, "name": "bob", "city": "rome"},
+        {"id": 3, "name": "cy", "city": "oslo"},
+    ]
+    # A header that differs by more than its order still fails (FAILED_PRECONDITION:
+    # a local glob's at CreateExport, which reads every local header), naming the file.
+    drop.put("d.csv", "id,name\n4,dan\n")
+    spec = _spec(daemon, drop.glob("csv"), "csv-order")
+    with ExportClient(daemon.address) as client:
+        try:
+            export_id = client.create(spec).id
+        except FailedPreconditionError as refused:
+            message = str(refused)
+        else:
+            with pytest.raises(ExportFailedError) as failed:
+                client.wait(export_id, timeout=300)
+            assert failed.value.export.error.code == "FAILED_PRECONDITION"
+            message = failed.value.export.error.message
+    assert "d.csv" in message and "no column 'city'" in message, message
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "exported"),
+    [
+        ("1,10\n2,20\n", "3,X7\n4,40\n", ["10", "20", "X7", "40"]),
+        ("1,10\n2,20\n", "3,2.5\n4,40\n", [10.0, 20.0, 2.5, 40.0]),
+        ("1,2026-12-01\n2,2026-12-02\n", "3,soon\n4,2026-12-04\n", None),
+    ],
+    ids=["int-then-text", "int-then-float", "date-then-text"],
+)
+def test_a_local_csv_globs_types_come_from_every_file(
+    daemon: ProfileDaemon, first: str, later: str, exported: list[object] | None
+) -> None:
+    """Polars infers a local CSV glob's types from every file (a code column of numbers
+    with one 'X7' in a later file is text), as the reader then parses every file: typed
+    from the first file alone, such a glob failed FAILED_PRECONDITION at 'X7'."""
+    drop = daemon.sources / f"csv-types-{exported is None}-{first[2:4]}-{later[2:4]}"
+    drop.mkdir()
+    (drop / "a.csv").write_text("id,code\n" + first)
+    (drop / "b.csv").write_text("id,code\n" + later)
+    out = _exported(daemon, str(drop / "*.csv"), drop.name)
+    codes = out["code"].to_list()
+    if exported is None:  # dates and text: text, as written
+        assert out.schema["code"] == pl.String
+        exported = ["2026-12-01", "2026-12-02", "soon", "2026-12-04"]
+    assert codes == exported
+
+
+def test_a_local_csv_glob_in_another_order_takes_the_first_files_types(
+    daemon: ProfileDaemon,
+) -> None:
+    """Polars' scan of every file refuses a later header of the same columns in another
+    order: then, and only then, the first file's types are the plan's, each file read by
+    name; a later value those types cannot hold fails naming the file."""
+    drop = daemon.sources / "csv-order-types"
+    drop.mkdir()
+    (drop / "a.csv").write_text("id,code\n1,10\n")
+    (drop / "b.csv").write_text("code,id\n20,2\n")
+    out = _exported(daemon, str(drop / "*.csv"), "csv-order-types")
+    assert out.schema["code"] == pl.Int64
+    assert out.to_dicts() == [{"id": 1, "code": 10}, {"id": 2, "code": 20}]
+    (drop / "c.csv").write_text("code,id\nX7,3\n")
+    message = _failure(daemon, str(drop / "*.csv"), "csv-order-types")
+    assert "c.csv" in message and "X7" not in message, message
+
+
+def test_a_local_csv_glob_repeating_a_name_in_another_order_is_refused_naming_it(
+    daemon: ProfileDaemon,
+) -> None:
+    """Read by name, a header that repeats a name in another order cannot say which of
+    its columns is which: refused naming the file, as before any order was read."""
+    drop = daemon.sources / "csv-repeated"
+    drop.mkdir()
+    (drop / "a.csv").write_text("a,a,b\n1,2,3\n")
+    (drop / "b.csv").write_text("a,b,a\n4,6,5\n")
+    spec = _spec(daemon, str(drop / "*.csv"), "repeated")
+    with ExportClient(daemon.address) as client, pytest.raises(FailedPreconditionError) as refused:
+        client.create(spec)
+    message = str(refused.value)
+    assert f"{drop / 'b.csv'}: its columns differ from the first file's" in message, message
+    assert "a repeated name in another order ('a', 'b', 'a')" in message, message
+
+
+@pytest.mark.parametrize(
+    ("planned", "later", "inside"),
+    [
+        (pl.List(pl.Datetime("ns")), pl.List(pl.Datetime("us")), "'l[]'"),
+        (pl.Struct({"t": pl.Datetime("ns")}), pl.Struct({"t": pl.Datetime("us")}), "'l.t'"),
+    ],
+    ids=["list", "struct"],
+)
+def test_a_later_files_nested_time_beyond_the_finer_units_range_fails_naming_its_path(
+    daemon: ProfileDaemon, planned: pl.DataType, later: pl.DataType, inside: str
+) -> None:
+    """A list's or struct's times in microseconds, planned as nanoseconds: exported when
+    within the span, else FAILED_PRECONDITION naming the file, column and path, never
+    the value (was 'cannot read the rows after row 0 (InvalidOperationError; ...)')."""
+    drop = daemon.sources / f"nested-finer-{type(planned).__name__.lower()}"
+    drop.mkdir()
+
+    def value(year: int) -> object:
+        day = datetime.datetime(year, 12, 31)
+        return [day] if isinstance(planned, pl.List) else {"t": day}
+
+    first = pl.DataFrame({"id": [1], "l": pl.Series([value(2025)], dtype=planned)})
+    first.write_parquet(drop / "a.parquet")
+    fine = pl.DataFrame({"id": [2], "l": pl.Series([value(2026)], dtype=later)})
+    fine.write_parquet(drop / "b.parquet")
+    out = _exported(daemon, str(drop / "*.parquet"), drop.name)
+    assert out.schema["l"] == planned and out["id"].to_list() == [1, 2]
+
+    end = pl.DataFrame({"id": [3], "l": pl.Series([value(9999)], dtype=later)})
+    end.write_parquet(drop / "c.parquet")
+    message = _failure(daemon, str(drop / "*.parquet"), drop.name)
+    assert f"{drop / 'c.parquet'}: column 'l' is {later} in this file" in message, message
+    assert f"some of its times ({inside}) are outside" in message, message
+    assert "9999" not in message, message

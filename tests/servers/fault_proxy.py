@@ -37,6 +37,9 @@ class FaultPlan:
     #: Seconds every object upload (a part, a block or a whole-object PUT) is held: a
     #: slow sink, whatever the chunks' sizes.
     put_delay: float = 0.0
+    #: Seconds every GET is held before it is forwarded: a store's round trip (about
+    #: 0.02-0.05 s to S3 from within its region), which loopback moto lacks.
+    get_delay: float = 0.0
     seed: int = 7
     rng: random.Random = field(init=False)
 
@@ -91,6 +94,8 @@ class FaultProxy:
                     time.sleep(proxy.plan.part_delay)
                 if self.command == "PUT" and proxy.plan.put_delay:
                     time.sleep(proxy.plan.put_delay)
+                if self.command == "GET" and proxy.plan.get_delay:
+                    time.sleep(proxy.plan.get_delay)
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")

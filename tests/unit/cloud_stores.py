@@ -36,6 +36,15 @@ class CloudStore:
     version: Callable[[str], str]
     #: Multipart uploads still open (Azure stages blocks on the blob itself: always 0).
     open_uploads: Callable[[], int]
+    #: The sink's root URI and profile (what a source under it is read with).
+    root: str
+    profile: S3Profile | AzureProfile
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` (below the root), replacing what is there."""
+        writer = self.sink.create(key, overwrite=True)
+        writer.write(data)
+        writer.commit()
 
 
 def cloud_store(
@@ -58,6 +67,8 @@ def cloud_store(
             open_sink(f"s3://{bucket}/p", profile=s3),
             lambda key: str(client.head_object(Bucket=bucket, Key=f"p/{key}")["ETag"]),
             lambda: len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])),
+            f"s3://{bucket}/p",
+            s3,
         )
     server = request.getfixturevalue("azurite_server")
     monkeypatch.setenv("T_CLOUD_AZURE", azurite_connection_string(server.endpoint))
@@ -68,4 +79,6 @@ def cloud_store(
         open_sink(f"az://{container.container_name}/p", profile=azure),
         lambda key: str(container.get_blob_client(f"p/{key}").get_blob_properties().etag),
         lambda: 0,
+        f"az://{container.container_name}/p",
+        azure,
     )

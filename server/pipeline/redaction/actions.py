@@ -19,6 +19,8 @@ import polars as pl
 import polars_hash
 from polars.plugins import register_plugin_function
 
+from sluice.server.pipeline.polars_panics import POLARS_FAILURES
+
 ACTIONS: Final = ("drop", "null", "redact", "mask", "hash", "generalize", "keep")
 #: Actions that only make sense on a whole column.
 COLUMN_ONLY_ACTIONS: Final = frozenset({"drop", "generalize"})
@@ -66,7 +68,7 @@ def hmac_sha256_hex(message: pl.Expr, key: HashKey) -> pl.Expr:
             inner = sha256_hex(pl.concat_str(pl.lit(inner_pad), text).str.decode("hex"))
             outer = sha256_hex(pl.concat_str(pl.lit(outer_pad), inner).str.decode("hex"))
             return values.to_frame("m").select(outer).to_series().alias(values.name)
-        except Exception:  # noqa: BLE001 - the message could quote the pads
+        except POLARS_FAILURES:  # the message could quote the pads
             raise RuntimeError(f"keyed hashing with key {key.name!r} failed") from None
 
     return message.map_batches(keyed_digest, return_dtype=pl.String, is_elementwise=True)
