@@ -248,8 +248,9 @@ class Settings(BaseModel):
     grpc_max_workers: int = Field(default=160, ge=2 * STREAM_FREE_WORKERS, le=4096)
     #: Streams open at once, across all callers; one more is RESOURCE_EXHAUSTED (with
     #: RetryInfo) until another ends. Health Watch streams are not counted: they have
-    #: their own HEALTH_WATCH_STREAMS (server/rpc/stream_budget.py). At most grpc_max_workers - STREAM_FREE_WORKERS
-    #: (the default is lowered to that when grpc_max_workers is small).
+    #: their own HEALTH_WATCH_STREAMS (server/rpc/stream_budget.py). At most
+    #: grpc_max_workers - STREAM_FREE_WORKERS (the default is lowered to that when
+    #: grpc_max_workers is small).
     max_concurrent_streams: int = Field(default=128, ge=1, le=4096)
     #: Seconds SIGTERM waits for running exports to reach a chunk boundary before exiting.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-
 from grpc_health.v1 import health
 
 from sluice.server.errors import ServerBusy
