@@ -36,7 +36,7 @@ from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
-from sluice.server.principals import ANONYMOUS, build_authenticator
+from sluice.server.principals import build_authenticator
 from sluice.server.rpc.server import (
     build_health_server,
     build_server,
@@ -47,7 +47,10 @@ from sluice.server.rpc.spans import RpcSpans
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
-from sluice.server.service.export_service import ExportService, new_export_id, plan_export
+from sluice.server.service.export_service import (
+    ExportService,
+    check_scheduled_spec,
+)
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
@@ -198,7 +201,7 @@ def _run(settings: Settings) -> int:
         store,
         scheduler,
         # Checked as the export it will queue: the server's own, as below.
-        lambda spec: plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name),
+        partial(check_scheduled_spec, settings=settings),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

@@ -153,6 +153,7 @@ class FlightPuts:
                 request.request_id,
                 principal=principal,
                 runs_on=here,
+                pushed=True,
             )
         except RequestIdInUse as exc:
             raise self._other_schema(request, source, principal) or exc from None

@@ -43,6 +43,7 @@ from sluice.server.planning.named_source_plan import (
 )
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import ExportPlan, check_caller_request_id, check_request_id
+from sluice.server.planning.pushed_sources import refuse_pushed_source, refuse_pushed_sources
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import (
     PackagePlan,
@@ -99,6 +100,13 @@ def plan_export(
         raise
 
 
+def check_scheduled_spec(spec: ExportSpec, *, settings: Settings) -> None:
+    """A schedule's spec, checked as each tick will queue it: the server's own export,
+    never of a `flight:` source (which only a DoPut feeds)."""
+    refuse_pushed_sources(spec, settings)
+    plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name)
+
+
 def new_export_id() -> str:
     """Sortable by creation time, unique across replicas, safe in a path."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(6)
@@ -134,9 +142,12 @@ class ExportService:
         *,
         principal: Principal,
         runs_on: str = "",
+        pushed: bool = False,
     ) -> Job:
         """Queue an export (or return the one `request_id` already made). `runs_on`
-        keeps it to one replica (a DoPut's, where its records arrive)."""
+        keeps it to one replica (a DoPut's, where its records arrive). `pushed`: Arrow
+        Flight's DoPut asks, for the records its caller pushes (a `flight:` source);
+        any other request naming such a source is refused (pushed_sources.py)."""
         require_scope(principal, Scope.CREATE)
         check_caller_request_id(request_id)
         existing = (
@@ -154,7 +165,7 @@ class ExportService:
             and existing.spec.fingerprint() == spec.fingerprint()
         ):
             accepted = spec
-        return self._queue(accepted, request_id, existing, principal, runs_on)
+        return self._queue(accepted, request_id, existing, principal, runs_on, pushed)
 
     def create_scheduled(self, spec: ExportSpec, request_id: str) -> Job:
         """A schedule tick's export, as the server's own (created_by ""): only an admin
@@ -166,7 +177,7 @@ class ExportService:
         existing = (
             self._store.find_by_request_id(request_id, ANONYMOUS.name) if request_id else None
         )
-        return self._queue(spec, request_id, existing, ANONYMOUS, "")
+        return self._queue(spec, request_id, existing, ANONYMOUS, "", pushed=False)
 
     def _queue(
         self,
@@ -175,10 +186,13 @@ class ExportService:
         existing: Job | None,
         principal: Principal,
         runs_on: str,
+        pushed: bool,
     ) -> Job:
         """Queue `spec` as accepted (or return `existing`, the export `request_id` made)."""
         try:
             for resolved in resolved_specs(spec, self._settings):
+                if not pushed:
+                    refuse_pushed_source(spec, resolved)
                 check_spec_access(resolved, principal)
         except PermissionDenied as exc:
             raise denied_in_package(exc, spec, self._settings) from None

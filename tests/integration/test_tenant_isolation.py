@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import pyarrow as pa
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice.client import ExportClient
 from sluice.client.demo_data import generate
+from sluice.server.pipeline.stream_source import stream_uri
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 from tests.daemon import Daemon
@@ -139,3 +141,43 @@ def test_anonymous_health_watches_never_take_the_principals_streams(
         finally:
             for watch in watches:
                 watch.cancel()
+
+
+def test_requests_cannot_name_the_flight_source_only_doput_makes(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # Before: bob's CreateExport of a flight: URI was accepted and held a run slot that
+    # nothing could feed (a schedule's spec likewise).
+    tenants = _tenants(daemon_factory, max_concurrent_exports=1)
+    pushed = stream_uri(pa.schema([("id", pa.int64())]))
+    with grpc.insecure_channel(tenants.daemon.address) as channel:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+        spec = tenants.spec("bob", "pushed")
+        spec.source.uri = pushed
+        spec.source.format = ""
+        for who in ("bob", "root"):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.CreateExport(
+                    pb.CreateExportRequest(spec=spec), metadata=tenants.md(who), timeout=30
+                )
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+            assert refused.value.details().startswith("spec.source.uri: flight: sources")  # type: ignore[attr-defined]
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CreateSchedule(
+                pb.CreateScheduleRequest(name="pushed", spec=spec, cron="0 * * * *"),
+                metadata=tenants.md("root"),
+                timeout=30,
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        assert "spec.source.uri" in refused.value.details()  # type: ignore[attr-defined]
+        assert not stub.ListExports(
+            pb.ListExportsRequest(), metadata=tenants.md("root"), timeout=30
+        ).exports
+    # A DoPut still makes its own export of the records it pushes.
+    table = pa.table({"id": pa.array(range(50), pa.int64())})
+    with ExportClient(tenants.daemon.address, token=tenants.tokens["bob"], timeout=60) as bob:
+        put_spec = tenants.spec("bob", "pushed")
+        put_spec.ClearField("source")
+        done = bob.put(put_spec, table)
+    assert done["state"] == "succeeded", done
+    assert done["committed_records"] == 50
