@@ -77,4 +77,7 @@ def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> 
         codes = ", ".join(sorted({str(code) for code, _ in exc.recipients.values()}))
         raise DeliveryFailed(f"SMTP {codes}: the mail server refused the recipient") from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None
+        # Generic for GetExport, as a webhook's; the whole error for the daemon's log.
+        raise DeliveryFailed(
+            "connection failed", short_error(f"{type(exc).__name__}: {exc}")
+        ) from None

@@ -6,7 +6,10 @@ loopback webhooks and named sources are held to each caller's own grants."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +19,13 @@ import pyarrow as pa
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, verify_webhook
 from sluice.client.demo_data import generate
 from sluice.server.pipeline.stream_source import stream_uri
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 from tests.daemon import Daemon
+from tests.servers.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +54,12 @@ class Tenants:
 def _tenants(
     daemon_factory: Callable[..., Daemon],
     principals: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
     **settings: Any,
 ) -> Tenants:
     tokens = {name: secrets.token_urlsafe(24) for name in ("alice", "bob", "root")}
     daemon = daemon_factory("tenants", **settings)
+    daemon.env.update(env or {})
     sources, exports = daemon.sources, daemon.exports
     extra = principals or {}
     listed: list[dict[str, Any]] = []
@@ -181,3 +187,100 @@ def test_requests_cannot_name_the_flight_source_only_doput_makes(
         done = bob.put(put_spec, table)
     assert done["state"] == "succeeded", done
     assert done["committed_records"] == 50
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _settled(stub: Any, export_id: str, md: list[tuple[str, str]]) -> pb.Export:
+    """The export once it ended and none of its notifications is pending."""
+    deadline = time.monotonic() + 120
+    while True:
+        export = stub.GetExport(pb.GetExportRequest(id=export_id), metadata=md, timeout=30)
+        ended = export.state in {pb.EXPORT_STATE_SUCCEEDED, pb.EXPORT_STATE_FAILED}
+        if ended and all(n.state != "pending" for n in export.notifications):
+            return export
+        assert time.monotonic() < deadline, export
+        time.sleep(0.3)
+
+
+def test_notifications_are_held_to_each_principal(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # Before: bob notified alice's configured receiver (signed with her secret) and any
+    # loopback URL, bodies had no created_by, and last_error quoted the raw connection
+    # error or the receiver's status text (a port scanner through GetExport).
+    alice_secret = secrets.token_urlsafe(16)
+    mine, failing = WebhookReceiver(), WebhookReceiver(default=503)
+    closed = _closed_port()
+    with mine.running(), failing.running():
+        tenants = _tenants(
+            daemon_factory,
+            principals={
+                "alice": {"notifications": ["alice-hook", "alice-failing", "alice-closed"]},
+                "bob": {"notifications": []},
+            },
+            env={"TENANT_HOOK_SECRET": "shared-secret", "TENANT_ALICE_SECRET": alice_secret},
+            webhook_secret_ref="env:TENANT_HOOK_SECRET",
+            notifications={
+                "alice-hook": {"url": mine.url("/alice"), "secret_ref": "env:TENANT_ALICE_SECRET"},
+                "alice-failing": {"url": failing.url("/alice")},
+                "alice-closed": {"url": f"http://127.0.0.1:{closed}/alice"},
+            },
+            notification_backoff_seconds=0.2,
+            notification_max_backoff_seconds=0.5,
+            notification_retry_seconds=2.0,
+        )
+        with grpc.insecure_channel(tenants.daemon.address) as channel:
+            stub = export_pb2_grpc.ExportServiceStub(channel)
+
+            def create(who: str, notify: list[str]) -> pb.Export:
+                # root (admin) reads and writes alice's folders
+                spec = tenants.spec("alice" if who == "root" else who, f"n{secrets.token_hex(3)}")
+                spec.notify.extend(notify)
+                created: pb.Export = stub.CreateExport(
+                    pb.CreateExportRequest(spec=spec), metadata=tenants.md(who), timeout=30
+                )
+                return created
+
+            for notify in (
+                ["alice-hook"],
+                [mine.url("/bob")],
+                [f"http://127.1:{mine.port}/bob"],
+                [f"https://[::ffff:127.0.0.1]:{mine.port}/bob"],
+                ["https://169.254.169.254/latest/meta-data"],
+            ):
+                with pytest.raises(grpc.RpcError) as refused:
+                    create("bob", notify)
+                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, notify  # type: ignore[attr-defined]
+                assert refused.value.details().startswith("spec.notify: principal 'bob'")  # type: ignore[attr-defined]
+
+            export = create("alice", ["alice-hook", "alice-failing", "alice-closed"])
+            shown = {
+                n.target: n for n in _settled(stub, export.id, tenants.md("alice")).notifications
+            }
+            (hook,) = mine.wait_for(1)
+            verify_webhook(alice_secret.encode(), hook.body, hook.headers["Sluice-Signature"])
+            assert json.loads(hook.body)["created_by"] == "alice"
+            assert shown["alice-hook"].state == "delivered"
+            assert (shown["alice-failing"].state, shown["alice-failing"].last_error) == (
+                "failed",
+                "HTTP 5xx",
+            )
+            assert (shown["alice-closed"].state, shown["alice-closed"].last_error) == (
+                "failed",
+                "connection failed",
+            )
+            # An admin may still point a webhook at this host.
+            export = create("root", [mine.url("/root")])
+            assert _settled(stub, export.id, tenants.md("root")).notifications[0].state == (
+                "delivered"
+            )
+            assert json.loads(mine.wait_for(2)[-1].body)["created_by"] == "root"
+    # The whole errors are the operator's, in the daemon's log.
+    log = tenants.daemon.log_path.read_text(errors="replace")
+    assert "HTTP 503 Service Unavailable" in log
+    assert "ConnectionRefusedError" in log
