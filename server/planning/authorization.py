@@ -78,6 +78,24 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
         check_hash_key(principal, rule, f"spec.template (its rule {number + 1})")
 
 
+def may_name_source(principal: Principal, uri: str, profile: str) -> bool:
+    """Whether a request naming the named source at `uri` (read with `profile`) passes
+    the principal's source and profile checks, as check_spec_access makes them:
+    ListSources and PlanFromText show a principal only those."""
+    server = uri.partition("://")[0].lower() in SERVER_SCHEMES
+    try:
+        check_source(principal, uri, "spec.source.name")
+        check_profile(
+            principal,
+            profile,
+            "spec.source.name",
+            "source profile" if server else "storage profile",
+        )
+    except (PermissionDenied, InvalidArgument):
+        return False
+    return True
+
+
 def check_hash_key(principal: Principal, rule: RedactionRuleSpec, field: str) -> None:
     """The hash key a rule uses is in the principal's `hash_keys`: the key it names, or,
     for a `hash` rule naming none, the server's "default" key (which it hashes under, so

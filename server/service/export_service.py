@@ -34,6 +34,7 @@ from sluice.server.pipeline.stream_source import INBOXES, is_stream_uri
 from sluice.server.planning.authorization import (
     check_source_files,
     check_spec_access,
+    may_name_source,
     may_see,
     require_scope,
 )
@@ -302,7 +303,10 @@ class ExportService:
         require_scope(principal, Scope.READ)
         zone = _zone(time_zone)
         now = datetime.now(UTC).astimezone(zone)
-        plan = parse_request(text, now, self._named_sources)
+        # Only the named sources the caller may read: another's is neither planned nor
+        # told apart from one that does not exist.
+        mine = tuple(s for s in self._named_sources if self._may_name(principal, s.name))
+        plan = parse_request(text, now, mine)
         settings = self._settings
         if plan.encryption == "recipients":
             if not settings.backup_recipients:
@@ -319,9 +323,14 @@ class ExportService:
         return plan
 
     def sources(self, principal: Principal) -> tuple[SourceListing, ...]:
-        """The server's named sources, with their schemas (ListSources)."""
+        """The server's named sources the caller may read, with their schemas
+        (ListSources)."""
         require_scope(principal, Scope.READ)
-        return tuple(list_sources(self._settings))
+        return tuple(list_sources(self._settings, lambda name: self._may_name(principal, name)))
+
+    def _may_name(self, principal: Principal, name: str) -> bool:
+        named = self._settings.sources[name]
+        return may_name_source(principal, named.uri, named.profile)
 
     def templates(self, principal: Principal) -> tuple[Template, ...]:
         """The templates requests may name, built-in first (ListTemplates)."""

@@ -284,3 +284,49 @@ def test_notifications_are_held_to_each_principal(
     log = tenants.daemon.log_path.read_text(errors="replace")
     assert "HTTP 503 Service Unavailable" in log
     assert "ConnectionRefusedError" in log
+
+
+def test_named_sources_are_listed_and_planned_only_for_who_may_read_them(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # Before: bob's ListSources showed alice-events' description and columns, and his
+    # PlanFromText matched it.
+    tenants = _tenants(daemon_factory)
+    daemon = tenants.daemon
+    daemon.stop()
+    daemon.settings["sources"] = {
+        "alice-events": {
+            "uri": str(daemon.sources / "alice" / "events.parquet"),
+            "description": "private payroll events",
+        },
+        "bob-events": {"uri": str(daemon.sources / "bob" / "events.parquet")},
+    }
+    daemon.start()
+    with grpc.insecure_channel(daemon.address) as channel:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+
+        def listed(who: str) -> dict[str, pb.NamedSource]:
+            answer = stub.ListSources(pb.ListSourcesRequest(), metadata=tenants.md(who), timeout=60)
+            return {source.name: source for source in answer.sources}
+
+        assert set(listed("bob")) == {"bob-events"}
+        assert set(listed("alice")) == {"alice-events"}
+        mine = listed("root")
+        assert set(mine) == {"alice-events", "bob-events"}
+        assert mine["alice-events"].description == "private payroll events"
+        assert mine["alice-events"].columns
+
+        def planned(who: str, text: str) -> str:
+            try:
+                answer = stub.PlanFromText(
+                    pb.PlanFromTextRequest(text=text), metadata=tenants.md(who), timeout=30
+                )
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+                return ""
+            return str(answer.source_name)
+
+        for text in ("alice-events as csv", "private payroll events as csv"):
+            assert planned("alice", text) == "alice-events"
+            assert planned("bob", text) in {"", "bob-events"}  # never alice's
+        assert planned("bob", "bob-events as csv") == "bob-events"
