@@ -378,6 +378,11 @@ class Settings(BaseModel):
     #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
     #: max_concurrent_streams). A call counts from its start, before its export is read.
     max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
+    #: Exports of one principal running at once (of max_concurrent_exports); its next
+    #: waits queued while others' run, so a principal's live DoPuts that trickle a batch
+    #: now and then cannot hold every run slot. 0: no limit. The server's own exports
+    #: (schedules, a daemon without principals) are not limited.
+    max_running_per_principal: int = Field(default=0, ge=0, le=64)
 
     # -- replicas and leases -------------------------------------------------------------
     #: This daemon's name among the replicas sharing a job store (`--replica-id`,

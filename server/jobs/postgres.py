@@ -93,6 +93,7 @@ from sluice.server.jobs.rows import (
     LEASE_COLUMNS,
     LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
+    PER_CREATOR_SQL,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
@@ -140,6 +141,8 @@ if TYPE_CHECKING:
 
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
+#: pg_advisory_xact_lock key serialising claims under max_running_per_principal.
+_CLAIM_LOCK: Final = 0x736C_636C_6169
 
 _CHUNK_VALUES: Final = ", ".join(["%s"] * 13)
 #: CHUNK_COLUMNS' placeholders (chunk_values without the job id).
@@ -648,12 +651,23 @@ class PostgresJobStore:
         ).fetchall()
         return [job_from_row(row, _utc) for row in rows]
 
-    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+    def claim(
+        self, owner: str, lease_seconds: float, per_creator: int = 0
+    ) -> tuple[Job, Lease] | None:
         # One statement: pick and take the oldest claimable row. SKIP LOCKED: a row
         # another replica is claiming (or journalling into) is passed over, never waited
         # for. The database's clock judges expiry, so replicas' clocks need not agree.
         claimable = CLAIMABLE_SQL.format(param="%s", now="now()")
-        with self._conn() as db:
+        limit: tuple[object, ...] = ()
+        if per_creator:
+            claimable += PER_CREATOR_SQL.format(param="%s", now="now()")
+            limit = (JobState.RUNNING.value, per_creator)
+        with self._tx() if per_creator else self._conn() as db:
+            if per_creator:
+                # Claims take turns (until commit), and the statement below, read
+                # committed, counts every claim made before it: two replicas claiming
+                # one principal's jobs at once cannot both pass its limit.
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
             row = db.execute(
                 "UPDATE jobs SET state = %s, lease_owner = %s, lease_token = lease_token + 1,"
                 " lease_expires_at = now() + %s, updated_at = now(),"
@@ -669,6 +683,7 @@ class PostgresJobStore:
                     owner,
                     JobState.QUEUED.value,
                     JobState.RUNNING.value,
+                    *limit,
                     CHANNEL,
                     SignalKind.CHANGED.value,
                 ),

@@ -514,3 +514,12 @@ CLAIMABLE_SQL: Final = (
     " OR (state = {param} AND (lease_expires_at IS NULL OR lease_expires_at < {now})))"
     " AND (not_before IS NULL OR not_before <= {now})"
 )
+#: Appended to CLAIMABLE_SQL under max_running_per_principal: a principal's job only
+#: while fewer of its other jobs run under a live lease (one whose lease expired is
+#: claimable and counts for nobody; the server's own, created_by "", are not limited).
+#: Parameters: the running state (and now, where {now} is one), the limit.
+PER_CREATOR_SQL: Final = (
+    " AND (created_by = '' OR (SELECT COUNT(*) FROM jobs AS other"
+    " WHERE other.created_by = jobs.created_by AND other.id <> jobs.id"
+    " AND other.state = {param} AND other.lease_expires_at >= {now}) < {param})"
+)

@@ -77,6 +77,7 @@ from sluice.server.jobs.rows import (
     LEASE_COLUMNS,
     LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
+    PER_CREATOR_SQL,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
@@ -505,21 +506,27 @@ class SQLiteJobStore:
             ).fetchall()
             return sorted(str(row["id"]) for row in rows)
 
-    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+    def claim(
+        self, owner: str, lease_seconds: float, per_creator: int = 0
+    ) -> tuple[Job, Lease] | None:
         now = datetime.now(UTC)
         with self._tx() as db:
             # BEGIN IMMEDIATE serialises claims: SKIP LOCKED's contract in one writer.
             claimable = CLAIMABLE_SQL.format(param="?", now="?")
+            values: tuple[object, ...] = (
+                owner,
+                JobState.QUEUED.value,
+                JobState.RUNNING.value,
+                _timestamp(now),
+                _timestamp(now),
+            )
+            if per_creator:
+                claimable += PER_CREATOR_SQL.format(param="?", now="?")
+                values += (JobState.RUNNING.value, _timestamp(now), per_creator)
             row = db.execute(
                 f"SELECT id, lease_token FROM jobs WHERE {claimable}"
                 " ORDER BY created_at, id LIMIT 1",
-                (
-                    owner,
-                    JobState.QUEUED.value,
-                    JobState.RUNNING.value,
-                    _timestamp(now),
-                    _timestamp(now),
-                ),
+                values,
             ).fetchone()
             if row is None:
                 return None

@@ -9,6 +9,7 @@ import hashlib
 import json
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import grpc
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -330,3 +332,76 @@ def test_named_sources_are_listed_and_planned_only_for_who_may_read_them(
             assert planned("alice", text) == "alice-events"
             assert planned("bob", text) in {"", "bob-events"}  # never alice's
         assert planned("bob", "bob-events as csv") == "bob-events"
+
+
+def _states(stub: Any, md: list[tuple[str, str]]) -> list[int]:
+    listed = stub.ListExports(pb.ListExportsRequest(), metadata=md, timeout=30)
+    return sorted(export.state for export in listed.exports)
+
+
+def test_one_principals_open_puts_leave_run_slots_to_the_others(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # Before: bob's two live DoPuts (a batch, then nothing) held both run slots, and
+    # alice's export waited QUEUED for as long as they stayed open.
+    tenants = _tenants(daemon_factory, max_concurrent_exports=2, max_running_per_principal=1)
+    address = tenants.daemon.address
+    table = pa.table({"id": pa.array(range(10), pa.int64())})
+    release = threading.Event()
+
+    def put(number: int) -> None:
+        client = flight.FlightClient(f"grpc://{address}")
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {tenants.tokens['bob']}".encode())]
+        )
+        command = json.dumps(
+            {
+                "requestId": f"open-put-{number}",
+                "spec": {
+                    "destination": {"uri": str(tenants.daemon.exports / "bob"), "dataset": "open"},
+                    "output": {"format": "jsonl"},
+                },
+            }
+        )
+        writer, _ = client.do_put(
+            flight.FlightDescriptor.for_command(command), table.schema, options=options
+        )
+        writer.write_table(table)
+        release.wait(300)  # held open, as a put sending a batch now and then is
+        writer.done_writing()
+        writer.close()
+        client.close()
+
+    puts = [threading.Thread(target=put, args=(n,), daemon=True) for n in range(2)]
+    for thread in puts:
+        thread.start()
+    running, queued = pb.EXPORT_STATE_RUNNING, pb.EXPORT_STATE_QUEUED
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = export_pb2_grpc.ExportServiceStub(channel)
+            deadline = time.monotonic() + 120
+            while len(_states(stub, tenants.md("bob"))) < 2 or running not in _states(
+                stub, tenants.md("bob")
+            ):
+                assert time.monotonic() < deadline, _states(stub, tenants.md("bob"))
+                time.sleep(0.3)
+            theirs = stub.CreateExport(
+                pb.CreateExportRequest(spec=tenants.spec("alice")),
+                metadata=tenants.md("alice"),
+                timeout=30,
+            )
+            deadline = time.monotonic() + 90
+            while True:
+                state = stub.GetExport(
+                    pb.GetExportRequest(id=theirs.id), metadata=tenants.md("alice"), timeout=30
+                ).state
+                if state == pb.EXPORT_STATE_SUCCEEDED:
+                    break
+                assert state in {queued, running}, state
+                assert time.monotonic() < deadline, "alice's export never got a run slot"
+                time.sleep(0.3)
+            assert _states(stub, tenants.md("bob")) == sorted([queued, running])
+    finally:
+        release.set()
+        for thread in puts:
+            thread.join(60)
