@@ -1400,9 +1400,40 @@ class JobStoreContract:
         for lease in taken:
             assert stores[0].get(lease.job_id).replica == lease.owner
 
+    def test_claims_pass_over_a_creator_at_its_running_limit(self, store: JobStore) -> None:
+        for job_id, creator in (("j0", "bob"), ("j1", "bob"), ("j2", "alice"), ("j3", "")):
+            store.create(replace(new_job(job_id), created_by=creator))
+        taken = [self._claim(store, "replica-a", 30, 1).job_id for _ in range(3)]
+        # bob's second waits while his first runs; the server's own are not limited.
+        assert taken == ["j0", "j2", "j3"]
+        assert store.claim("replica-a", 30, 1) is None
+        assert store.claim("replica-a", 30) is not None  # no limit: taken at once
+
+    def test_concurrent_claims_hold_a_creators_limit_together(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        stores = [opener() for _ in range(3 if self.reopenable else 1)]
+        for n in range(20):
+            stores[0].create(replace(new_job(f"j{n:02d}"), created_by="bob"))
+        taken: list[Lease] = []
+        barrier = threading.Barrier(6)
+
+        def worker(n: int) -> None:
+            store = stores[n % len(stores)]
+            barrier.wait()
+            while (claimed := store.claim(f"replica-{n}", 30, 2)) is not None:
+                taken.append(claimed[1])
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(lease.job_id for lease in taken) == ["j00", "j01"]
+
     @staticmethod
-    def _claim(store: JobStore, owner: str, seconds: float) -> Lease:
-        claimed = store.claim(owner, seconds)
+    def _claim(store: JobStore, owner: str, seconds: float, per_creator: int = 0) -> Lease:
+        claimed = store.claim(owner, seconds, per_creator)
         assert claimed is not None
         return claimed[1]
 
