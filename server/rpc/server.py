@@ -32,10 +32,6 @@ from sluice.v1 import export_pb2, export_pb2_grpc
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
 
 
-#: Threads of the health_address server.
-_HEALTH_THREADS = 4
-
-
 class ListenError(SluiceError):
     pass
 
@@ -108,17 +104,9 @@ def build_health_server(
 ) -> tuple[grpc.Server, int]:
     """A second, plaintext server with nothing but `health_servicer` (shared with the
     main server, so both answer alike), for probes that cannot speak TLS; returns it
-    (not yet started) and its bound port. Watch streams (anyone reaching the port may
-    open them) take at most half its threads: Check always has the others."""
+    (not yet started) and its bound port."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=_HEALTH_THREADS, thread_name_prefix="grpc-health"),
-        interceptors=[
-            DomainErrorInterceptor(),
-            StreamBudgetInterceptor(
-                StreamBudget(1),
-                StreamBudget(_HEALTH_THREADS // 2, "health Watch streams of health_address"),
-            ),
-        ],
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="grpc-health"),
         options=[("grpc.so_reuseport", 0)],
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -26,7 +26,7 @@ from sluice.client.demo_data import generate
 from sluice.server.pipeline.stream_source import stream_uri
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon
 from tests.servers.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -405,39 +405,3 @@ def test_one_principals_open_puts_leave_run_slots_to_the_others(
         release.set()
         for thread in puts:
             thread.join(60)
-
-
-def test_watch_streams_on_the_health_port_leave_checks_a_thread(
-    daemon_factory: Callable[..., Daemon],
-) -> None:
-    # Before: four anonymous Watch streams took every thread of health_address, and a
-    # probe's Check got no answer (DEADLINE_EXCEEDED).
-    port = free_port()
-    daemon = daemon_factory("health", health_address=f"127.0.0.1:{port}")
-    daemon.start()
-    channels = [
-        grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-        for _ in range(6)
-    ]
-    watches, refused = [], []
-    try:
-        for channel in channels:
-            watch = health_pb2_grpc.HealthStub(channel).Watch(
-                health_pb2.HealthCheckRequest(service=""), timeout=120
-            )
-            watches.append(watch)
-            try:
-                next(watch)
-            except grpc.RpcError as exc:
-                refused.append(exc.code())  # type: ignore[attr-defined]
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as probe:
-            check = health_pb2_grpc.HealthStub(probe).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=10
-            )
-        assert check.status == health_pb2.HealthCheckResponse.SERVING
-        assert refused and set(refused) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
-    finally:
-        for watch in watches:
-            watch.cancel()
-        for channel in channels:
-            channel.close()
