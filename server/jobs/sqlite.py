@@ -123,6 +123,26 @@ if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
 
 
+def claim_query(owner: str, now: datetime, per_creator: int) -> tuple[str, tuple[object, ...]]:
+    """The SELECT picking the job `owner` claims at `now` (under `per_creator`, if not 0),
+    and its parameters."""
+    claimable = CLAIMABLE_SQL.format(param="?", now="?")
+    values: tuple[object, ...] = (
+        owner,
+        JobState.QUEUED.value,
+        JobState.RUNNING.value,
+        _timestamp(now),
+        _timestamp(now),
+    )
+    if per_creator:
+        claimable += PER_CREATOR_SQL.format(param="?", now="?")
+        values += (JobState.RUNNING.value, _timestamp(now), per_creator)
+    return (
+        f"SELECT id, lease_token FROM jobs WHERE {claimable} ORDER BY created_at, id LIMIT 1",
+        values,
+    )
+
+
 class SQLiteJobStore:
     """JobStore on SQLite. `path` is a file (created with its schema when missing) or
     ":memory:" for a private in-process database."""
@@ -512,22 +532,7 @@ class SQLiteJobStore:
         now = datetime.now(UTC)
         with self._tx() as db:
             # BEGIN IMMEDIATE serialises claims: SKIP LOCKED's contract in one writer.
-            claimable = CLAIMABLE_SQL.format(param="?", now="?")
-            values: tuple[object, ...] = (
-                owner,
-                JobState.QUEUED.value,
-                JobState.RUNNING.value,
-                _timestamp(now),
-                _timestamp(now),
-            )
-            if per_creator:
-                claimable += PER_CREATOR_SQL.format(param="?", now="?")
-                values += (JobState.RUNNING.value, _timestamp(now), per_creator)
-            row = db.execute(
-                f"SELECT id, lease_token FROM jobs WHERE {claimable}"
-                " ORDER BY created_at, id LIMIT 1",
-                values,
-            ).fetchone()
+            row = db.execute(*claim_query(owner, now, per_creator)).fetchone()
             if row is None:
                 return None
             lease = Lease(row["id"], owner, int(row["lease_token"]) + 1)

@@ -1464,6 +1464,60 @@ class TestSQLiteFileJobStore(JobStoreContract):
         finally:
             db.close()
 
+    def test_a_limited_claim_finds_creators_at_their_limit_through_running_jobs(
+        self, store: JobStore, tmp_path: Path
+    ) -> None:
+        # Counting each claimable row's creator's jobs (jobs_by_creator) walked bob's whole
+        # history once per queued job, under the store's only lock: minutes per claim.
+        import sqlite3
+
+        from sluice.server.jobs.sqlite import _timestamp, claim_query
+
+        store.create(replace(new_job("tpl"), created_by="bob"))
+        store.close()
+        now = datetime.now(UTC)
+        live = _timestamp(now + timedelta(hours=1))
+        db = sqlite3.connect(tmp_path / "state" / "jobs.sqlite3")
+        columns = [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
+        for prefix, count, state, creator, lease, start in (
+            ("done", 3000, "succeeded", "bob", None, 0),
+            ("run", 1, "running", "bob", live, 3000),
+            ("wait", 300, "queued", "bob", None, 4000),
+            ("zalice", 1, "queued", "alice", None, 5000),
+        ):
+            copied = {
+                "id": f"'{prefix}' || printf('%06d', n)",
+                "request_id": "NULL",
+                "state": f"'{state}'",
+                "created_by": f"'{creator}'",
+                "lease_expires_at": f"'{lease}'" if lease else "NULL",
+                "created_at": "strftime('%Y-%m-%dT%H:%M:%f', '2026-01-01',"
+                f" '+' || (n + {start}) || ' seconds') || '000+00:00'",
+            }
+            db.execute(
+                "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL"
+                f" SELECT n + 1 FROM s WHERE n < {count - 1})"
+                f" INSERT INTO jobs ({', '.join(columns)})"
+                f" SELECT {', '.join(copied.get(c, c) for c in columns)}"
+                " FROM s, (SELECT * FROM jobs WHERE id = 'tpl')"
+            )
+        db.execute("DELETE FROM jobs WHERE id = 'tpl'")
+        db.commit()
+        try:
+            query, values = claim_query("replica-a", now, 1)
+            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", values))
+            assert "jobs_by_creator" not in plan and "CORRELATED" not in plan, plan
+            assert "jobs_by_state" in plan, plan
+        finally:
+            db.close()
+        reopened = SQLiteJobStore(tmp_path / "state" / "jobs.sqlite3")
+        try:
+            taken = [self._claim(reopened, "replica-a", 30, 2).job_id for _ in range(2)]
+            assert taken == ["wait000000", "zalice000000"]  # bob's second, then alice's
+            assert reopened.claim("replica-a", 30, 2) is None  # bob at two
+        finally:
+            reopened.close()
+
     def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
         # Not only the rows: SQLite keeps freed bytes in its pages and old page versions
         # in its WAL; the job row is rewritten (spec and all) with every chunk.
