@@ -273,11 +273,20 @@ class ExportService:
         self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str, principal: Principal) -> Job:
+    def resume(self, job_id: str, principal: Principal, *, pushed: bool = False) -> Job:
+        """Queue a failed or cancelled export again. `pushed`: Arrow Flight's DoPut
+        resumes it (server/flight/puts.py), bringing the records a stream export reads;
+        such an export resumed otherwise would hold a run slot nothing feeds until
+        flight_put_idle_timeout, so it is refused."""
         require_scope(principal, Scope.CREATE)
         job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
             raise FailedPrecondition(_not_resumable(job_id, job.state))
+        if is_stream_uri(job.spec.source.uri) and not pushed:
+            raise FailedPrecondition(
+                f"export '{job_id}' reads records pushed by Arrow Flight DoPut: a DoPut"
+                " export resumes by a DoPut with the same request id"
+            )
         # Its next end is news again: the store re-arms its notifications (new delivery
         # ids) in the transaction that queues it.
         try:
