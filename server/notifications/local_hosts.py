@@ -5,13 +5,21 @@ to services only the host can reach, so only an admin may give one (configured
 [notifications.NAME] targets are the operator's and may point anywhere allowed).
 
 Numeric hosts are read as the system's resolver reads them (`127.1`, `2130706433`,
-`0x7f.0.0.1` are all 127.0.0.1); names other than `localhost` are not resolved here."""
+`0x7f.0.0.1` are all 127.0.0.1); names other than the loopback ones hosts files give
+(`localhost`, Debian's `ip6-localhost` and `ip6-loopback`) are not resolved here. AWS's
+IPv6 metadata service (fd00:ec2::254) is no link-local address, so it is named too."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Final
 from urllib.parse import urlsplit
+
+#: Names /etc/hosts gives the loopback address (besides localhost and *.localhost).
+_LOOPBACK_NAMES: Final = frozenset({"ip6-localhost", "ip6-loopback"})
+#: Metadata services at addresses neither loopback nor link-local (AWS IMDS on IPv6).
+_METADATA_ADDRESSES: Final = frozenset({ipaddress.ip_address("fd00:ec2::254")})
 
 
 def is_local_webhook(url: str) -> bool:
@@ -20,7 +28,7 @@ def is_local_webhook(url: str) -> bool:
         host = host.partition("%")[0]  # an IPv6 zone (%25eth0) says nothing of the host
     except ValueError:
         return False  # not a URL: check_notify names what is wrong with it
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost" or host.endswith(".localhost") or host in _LOOPBACK_NAMES:
         return True
     return any(_is_local(address) for address in _numeric_addresses(host))
 
@@ -40,4 +48,9 @@ def _is_local(text: str) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return address.is_loopback or address.is_link_local or address.is_unspecified
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address in _METADATA_ADDRESSES
+    )
