@@ -1704,6 +1704,49 @@ class TestPostgresJobStore(JobStoreContract):
     def open_store(self, tmp_path: Path) -> JobStore:
         return PostgresJobStore(self.url)
 
+    def test_a_limited_claim_gives_up_a_held_claim_lock_and_dates_its_lease_after_it(
+        self, store: JobStore
+    ) -> None:
+        # The claim lock was waited for without end (a stuck replica stopped every
+        # claim), and the lease dated from the transaction's start, before that wait.
+        from sluice.server.jobs.postgres import _CLAIM_LOCK
+
+        store.create(replace(new_job("j1"), created_by="bob"))
+        answers: list[object] = []
+
+        def claim() -> None:
+            answers.append(store.claim("replica-a", 30, 1))
+
+        with psycopg.connect(self.url, autocommit=True) as holder:
+            with holder.transaction():
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
+                waiting = threading.Thread(target=claim, daemon=True)
+                waiting.start()
+                waiting.join(120)
+            assert answers == [None]  # not claimed while the lock was held
+            waiting.join(120)
+            with holder.transaction():
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
+                waiting = threading.Thread(target=claim, daemon=True)
+                waiting.start()
+                deadline = time.monotonic() + 120
+                while (
+                    time.monotonic() < deadline
+                    and not holder.execute(
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone()
+                ):
+                    time.sleep(0.05)
+                row = holder.execute("SELECT clock_timestamp()").fetchone()
+                assert row is not None
+                released = row[0]
+            waiting.join(120)
+        claimed = answers[-1]
+        assert isinstance(claimed, tuple)
+        job = claimed[0]
+        assert job.id == "j1" and job.started_at is not None
+        assert job.started_at >= released, (job.started_at, released)
+
     def test_two_stores_on_one_database_race_to_one_job(
         self, opener: Callable[[], JobStore]
     ) -> None:
