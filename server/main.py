@@ -124,6 +124,15 @@ def _run(settings: Settings) -> int:
             "only with [tls] require_client_auth = true (grpcio asks for client "
             "certificates only then)"
         )
+    # (0, no limit, is below every max_concurrent_exports, which is at least 1.)
+    if settings.max_running_per_principal >= settings.max_concurrent_exports:
+        _log.warning(
+            "max_running_per_principal = %d limits nothing: max_concurrent_exports = %d"
+            " lets no more exports run at once anyway, so one principal can still hold"
+            " every run slot (set it below max_concurrent_exports)",
+            settings.max_running_per_principal,
+            settings.max_concurrent_exports,
+        )
     # The signing key is read now: an unusable one would fail every export at its manifest,
     # after reading its source and storing its chunks.
     load_signer(settings.manifest_signing_key)

@@ -339,6 +339,16 @@ def _states(stub: Any, md: list[tuple[str, str]]) -> list[int]:
     return sorted(export.state for export in listed.exports)
 
 
+def test_a_per_principal_limit_that_cannot_bite_is_warned_of_at_start(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    daemon = daemon_factory("loose", max_concurrent_exports=2, max_running_per_principal=2)
+    daemon.start()
+    log = daemon.log_path.read_text(errors="replace")
+    said = "max_running_per_principal = 2 limits nothing: max_concurrent_exports = 2"
+    assert said in log, log[-3000:]
+
+
 def test_one_principals_open_puts_leave_run_slots_to_the_others(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
