@@ -269,6 +269,42 @@ def test_email_through_smtp_with_starttls(
         assert b"smtp-password-42" not in mail.raw
 
 
+def test_an_smtp_server_whose_certificate_is_not_trusted_is_said_in_last_error(
+    daemon_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    # The operator's own mail server: its TLS fault is worth naming (it said "connection
+    # failed", the same as a server that is down).
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    trusted, stranger = Authority.create("Trusted CA"), Authority.create("Stranger CA")
+    issued = stranger.issue(certs, "smtp", common_name="127.0.0.1", server=True)
+    with SmtpReceiver(issued.cert_file, issued.key_file) as smtp:
+        d: Daemon = daemon_factory(
+            "mail",
+            smtp={
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "starttls": True,
+                "ca_file": str(trusted.write_ca(certs / "ca.crt")),
+                "from": "sluice@example.com",
+            },
+            notifications={"team": {"email": ["team@example.com"]}},
+            notification_backoff_seconds=0.2,
+            notification_retry_seconds=1.0,
+        )
+        d.start()
+        generate(d.sources / "events.parquet", ROWS, seed=3)
+        with ExportClient(d.address) as client:
+            export = _create(d, client, ["team"])
+            client.wait(export.id)
+            shown = _wait_delivered(client, export.id)
+    (refused,) = shown.notifications
+    assert refused.state == "failed"
+    assert refused.last_error.startswith("TLS certificate not trusted: "), refused.last_error
+    assert "certificate" in refused.last_error.partition(": ")[2], refused.last_error
+
+
 def test_a_resumed_export_notifies_its_new_end_under_a_new_id(
     daemon_factory,
     tmp_path: Path,
