@@ -345,7 +345,15 @@ class ExportService:
         """The templates requests may name, built-in first (ListTemplates)."""
         require_scope(principal, Scope.READ)
         settings = self._settings
-        return tuple(templates(settings.templates, settings.backup_recipients).values())
+        found = templates(settings.templates, settings.backup_recipients).values()
+        # One bound to a named source the caller may not read is left out, as that source
+        # is from ListSources: its source's name, description and redaction describe
+        # another's data (and a request naming it is refused anyway).
+        return tuple(
+            t
+            for t in found
+            if t.source_name not in settings.sources or self._may_name(principal, t.source_name)
+        )
 
     def server_info(self, principal: Principal) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

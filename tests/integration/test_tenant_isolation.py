@@ -334,6 +334,44 @@ def test_named_sources_are_listed_and_planned_only_for_who_may_read_them(
         assert planned("bob", "bob-events as csv") == "bob-events"
 
 
+def test_templates_of_a_named_source_are_listed_only_for_who_may_read_it(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # Before: bob's ListTemplates showed alice-payroll, naming alice's source.
+    tenants = _tenants(daemon_factory)
+    daemon = tenants.daemon
+    daemon.stop()
+    daemon.settings["sources"] = {
+        "alice-events": {"uri": str(daemon.sources / "alice" / "events.parquet")},
+    }
+    daemon.settings["templates"] = {
+        "alice-payroll": {
+            "description": "payroll for the auditors",
+            "source_name": "alice-events",
+            "format": "csv",
+        },
+        "plain-csv": {"description": "CSV", "format": "csv"},
+    }
+    daemon.start()
+    with grpc.insecure_channel(daemon.address) as channel:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+
+        def listed(who: str) -> dict[str, pb.ExportTemplate]:
+            answer = stub.ListTemplates(
+                pb.ListTemplatesRequest(), metadata=tenants.md(who), timeout=60
+            )
+            return {template.name: template for template in answer.templates}
+
+        bobs = listed("bob")
+        assert "plain-csv" in bobs and "backup" in bobs
+        assert "alice-payroll" not in bobs
+        assert all(t.sets.get("source.name") != "alice-events" for t in bobs.values())
+        for who in ("alice", "root"):
+            theirs = listed(who)
+            assert theirs["alice-payroll"].sets["source.name"] == "alice-events", who
+            assert "plain-csv" in theirs
+
+
 def _states(stub: Any, md: list[tuple[str, str]]) -> list[int]:
     listed = stub.ListExports(pb.ListExportsRequest(), metadata=md, timeout=30)
     return sorted(export.state for export in listed.exports)
