@@ -219,6 +219,18 @@ def test_undeliverable_targets_are_refused_before_anything_runs(
         assert list(client.list_page().exports) == []
 
 
+def _smtp_settings(port: int, ca_file: Path, **login: str) -> dict[str, object]:
+    """[smtp] for the SmtpReceiver on `port`: STARTTLS verified against `ca_file`."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "starttls": True,
+        "ca_file": str(ca_file),
+        "from": "sluice@example.com",
+        **login,
+    }
+
+
 def test_email_through_smtp_with_starttls(
     daemon_factory,
     tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -231,15 +243,12 @@ def test_email_through_smtp_with_starttls(
         secrets = tmp_path / "secrets"
         d: Daemon = daemon_factory(
             "mail",
-            smtp={
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "starttls": True,
-                "ca_file": str(authority.write_ca(certs / "ca.crt")),
-                "user": "sluice",
-                "password_ref": _secret_file(secrets, "smtp", b"smtp-password-42"),
-                "from": "sluice@example.com",
-            },
+            smtp=_smtp_settings(
+                smtp.port,
+                authority.write_ca(certs / "ca.crt"),
+                user="sluice",
+                password_ref=_secret_file(secrets, "smtp", b"smtp-password-42"),
+            ),
             notifications={"team": {"email": ["team@example.com", "lead@example.com"]}},
             notification_backoff_seconds=0.2,
         )
@@ -282,13 +291,7 @@ def test_an_smtp_server_whose_certificate_is_not_trusted_is_said_in_last_error(
     with SmtpReceiver(issued.cert_file, issued.key_file) as smtp:
         d: Daemon = daemon_factory(
             "mail",
-            smtp={
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "starttls": True,
-                "ca_file": str(trusted.write_ca(certs / "ca.crt")),
-                "from": "sluice@example.com",
-            },
+            smtp=_smtp_settings(smtp.port, trusted.write_ca(certs / "ca.crt")),
             notifications={"team": {"email": ["team@example.com"]}},
             notification_backoff_seconds=0.2,
             notification_retry_seconds=1.0,

@@ -91,6 +91,15 @@ def _tenants(
     return Tenants(daemon, tokens)
 
 
+def _restarted(tenants: Tenants, **settings: Any) -> Daemon:
+    """The tenants' daemon started again with `settings` added (paths under its root)."""
+    daemon = tenants.daemon
+    daemon.stop()
+    daemon.settings.update(settings)
+    daemon.start()
+    return daemon
+
+
 def test_anonymous_health_watches_never_take_the_principals_streams(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
@@ -294,16 +303,17 @@ def test_named_sources_are_listed_and_planned_only_for_who_may_read_them(
     # Before: bob's ListSources showed alice-events' description and columns, and his
     # PlanFromText matched it.
     tenants = _tenants(daemon_factory)
-    daemon = tenants.daemon
-    daemon.stop()
-    daemon.settings["sources"] = {
-        "alice-events": {
-            "uri": str(daemon.sources / "alice" / "events.parquet"),
-            "description": "private payroll events",
+    sources = tenants.daemon.sources
+    daemon = _restarted(
+        tenants,
+        sources={
+            "alice-events": {
+                "uri": str(sources / "alice" / "events.parquet"),
+                "description": "private payroll events",
+            },
+            "bob-events": {"uri": str(sources / "bob" / "events.parquet")},
         },
-        "bob-events": {"uri": str(daemon.sources / "bob" / "events.parquet")},
-    }
-    daemon.start()
+    )
     with grpc.insecure_channel(daemon.address) as channel:
         stub = export_pb2_grpc.ExportServiceStub(channel)
 
@@ -339,20 +349,18 @@ def test_templates_of_a_named_source_are_listed_only_for_who_may_read_it(
 ) -> None:
     # Before: bob's ListTemplates showed alice-payroll, naming alice's source.
     tenants = _tenants(daemon_factory)
-    daemon = tenants.daemon
-    daemon.stop()
-    daemon.settings["sources"] = {
-        "alice-events": {"uri": str(daemon.sources / "alice" / "events.parquet")},
-    }
-    daemon.settings["templates"] = {
-        "alice-payroll": {
-            "description": "payroll for the auditors",
-            "source_name": "alice-events",
-            "format": "csv",
+    daemon = _restarted(
+        tenants,
+        sources={"alice-events": {"uri": str(tenants.daemon.sources / "alice" / "events.parquet")}},
+        templates={
+            "alice-payroll": {
+                "description": "payroll for the auditors",
+                "source_name": "alice-events",
+                "format": "csv",
+            },
+            "plain-csv": {"description": "CSV", "format": "csv"},
         },
-        "plain-csv": {"description": "CSV", "format": "csv"},
-    }
-    daemon.start()
+    )
     with grpc.insecure_channel(daemon.address) as channel:
         stub = export_pb2_grpc.ExportServiceStub(channel)
 
