@@ -37,7 +37,7 @@ from sluice.server.notifications.notifier import Notifier
 from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.planning.redaction_plan import check_server_policies
-from sluice.server.principals import ANONYMOUS, build_authenticator
+from sluice.server.principals import build_authenticator
 from sluice.server.rpc.server import (
     build_health_server,
     build_server,
@@ -48,7 +48,10 @@ from sluice.server.rpc.spans import RpcSpans
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
-from sluice.server.service.export_service import ExportService, new_export_id, plan_export
+from sluice.server.service.export_service import (
+    ExportService,
+    check_scheduled_spec,
+)
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
@@ -121,6 +124,15 @@ def _run(settings: Settings) -> int:
             "cert_identity of [[auth.principals]] is ignored: certificate identities count "
             "only with [tls] require_client_auth = true (grpcio asks for client "
             "certificates only then)"
+        )
+    # (0, no limit, is below every max_concurrent_exports, which is at least 1.)
+    if settings.max_running_per_principal >= settings.max_concurrent_exports:
+        _log.warning(
+            "max_running_per_principal = %d limits nothing: max_concurrent_exports = %d"
+            " lets no more exports run at once anyway, so one principal can still hold"
+            " every run slot (set it below max_concurrent_exports)",
+            settings.max_running_per_principal,
+            settings.max_concurrent_exports,
         )
     # The signing key is read now: an unusable one would fail every export at its manifest,
     # after reading its source and storing its chunks.
@@ -201,7 +213,7 @@ def _run(settings: Settings) -> int:
         store,
         scheduler,
         # Checked as the export it will queue: the server's own, as below.
-        lambda spec: plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name),
+        partial(check_scheduled_spec, settings=settings),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

@@ -61,6 +61,10 @@ class PrincipalConfig(BaseModel):
     #: rule hashing under another's key matches that principal's pseudonyms. Omitted:
     #: any; empty: none (a hash rule naming no key uses, and is checked as, "default").
     hash_keys: tuple[str, ...] | None = None
+    #: Configured notifications (`[notifications.NAME]`) it may notify by name: each is
+    #: signed with its own secret, so a receiver takes its events as the operator's.
+    #: Omitted: any; empty: none. Admins may notify any.
+    notifications: tuple[str, ...] | None = None
 
     @field_validator("name")
     @classmethod
@@ -127,6 +131,7 @@ class Principal:
     profiles: tuple[str, ...] | None = None
     secrets: tuple[str, ...] | None = None
     hash_keys: tuple[str, ...] | None = None
+    notifications: tuple[str, ...] | None = None
 
     @property
     def admin(self) -> bool:
@@ -145,6 +150,7 @@ class Principal:
             profiles=config.profiles,
             secrets=config.secrets,
             hash_keys=config.hash_keys,
+            notifications=config.notifications,
         )
 
 

@@ -247,8 +247,10 @@ class Settings(BaseModel):
     #: at least STREAM_FREE_WORKERS left.
     grpc_max_workers: int = Field(default=160, ge=2 * STREAM_FREE_WORKERS, le=4096)
     #: Streams open at once, across all callers; one more is RESOURCE_EXHAUSTED (with
-    #: RetryInfo) until another ends. At most grpc_max_workers - STREAM_FREE_WORKERS
-    #: (the default is lowered to that when grpc_max_workers is small).
+    #: RetryInfo) until another ends. Health Watch streams are not counted: they have
+    #: their own HEALTH_WATCH_STREAMS (server/rpc/stream_budget.py). At most
+    #: grpc_max_workers - STREAM_FREE_WORKERS (the default is lowered to that when
+    #: grpc_max_workers is small).
     max_concurrent_streams: int = Field(default=128, ge=1, le=4096)
     #: Seconds SIGTERM waits for running exports to reach a chunk boundary before exiting.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
@@ -376,6 +378,11 @@ class Settings(BaseModel):
     #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
     #: max_concurrent_streams). A call counts from its start, before its export is read.
     max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
+    #: Exports of one principal running at once (of max_concurrent_exports); its next
+    #: waits queued while others' run, so a principal's live DoPuts that trickle a batch
+    #: now and then cannot hold every run slot. 0: no limit. The server's own exports
+    #: (schedules, a daemon without principals) are not limited.
+    max_running_per_principal: int = Field(default=0, ge=0, le=64)
 
     # -- replicas and leases -------------------------------------------------------------
     #: This daemon's name among the replicas sharing a job store (`--replica-id`,

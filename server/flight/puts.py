@@ -153,6 +153,7 @@ class FlightPuts:
                 request.request_id,
                 principal=principal,
                 runs_on=here,
+                pushed=True,
             )
         except RequestIdInUse as exc:
             raise self._other_schema(request, source, principal) or exc from None
@@ -236,7 +237,7 @@ class FlightPuts:
             resumed = job.state in RESUMABLE_STATES
             if resumed:
                 try:
-                    job = self._service.resume(job.id, principal)
+                    job = self._service.resume(job.id, principal, pushed=True)
                 except FailedPrecondition:
                     job = self._store.get(job.id)  # another resume (or a delete) came first
                     if job.state in RESUMABLE_STATES:

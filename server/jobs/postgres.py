@@ -93,6 +93,7 @@ from sluice.server.jobs.rows import (
     LEASE_COLUMNS,
     LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
+    PER_CREATOR_SQL,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
@@ -140,6 +141,11 @@ if TYPE_CHECKING:
 
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
+#: pg_advisory_xact_lock key serialising claims under max_running_per_principal.
+_CLAIM_LOCK: Final = 0x736C_636C_6169
+#: How long a claim waits for _CLAIM_LOCK (PostgreSQL lock_timeout) before it claims
+#: nothing this poll.
+_CLAIM_LOCK_WAIT: Final = "5s"
 
 _CHUNK_VALUES: Final = ", ".join(["%s"] * 13)
 #: CHUNK_COLUMNS' placeholders (chunk_values without the job id).
@@ -648,16 +654,28 @@ class PostgresJobStore:
         ).fetchall()
         return [job_from_row(row, _utc) for row in rows]
 
-    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+    def claim(
+        self, owner: str, lease_seconds: float, per_creator: int = 0
+    ) -> tuple[Job, Lease] | None:
         # One statement: pick and take the oldest claimable row. SKIP LOCKED: a row
         # another replica is claiming (or journalling into) is passed over, never waited
-        # for. The database's clock judges expiry, so replicas' clocks need not agree.
-        claimable = CLAIMABLE_SQL.format(param="%s", now="now()")
-        with self._conn() as db:
+        # for. The database's clock judges expiry, so replicas' clocks need not agree:
+        # the statement's, not the transaction's (now()), which began before the wait
+        # for the claim lock below and would date the lease back by that wait.
+        claimable = CLAIMABLE_SQL.format(param="%s", now="statement_timestamp()")
+        limit: tuple[object, ...] = ()
+        if per_creator:
+            claimable += PER_CREATOR_SQL.format(param="%s", now="statement_timestamp()")
+            limit = (JobState.RUNNING.value, per_creator)
+        with self._tx() if per_creator else self._conn() as db:
+            if per_creator and not _claim_turn(db):
+                return None
             row = db.execute(
-                "UPDATE jobs SET state = %s, lease_owner = %s, lease_token = lease_token + 1,"
-                " lease_expires_at = now() + %s, updated_at = now(),"
-                " started_at = COALESCE(started_at, now())"
+                "UPDATE jobs SET state = %s, lease_owner = %s,"
+                " lease_token = lease_token + 1,"
+                " lease_expires_at = statement_timestamp() + %s,"
+                " updated_at = statement_timestamp(),"
+                " started_at = COALESCE(started_at, statement_timestamp())"
                 f" WHERE id = (SELECT id FROM jobs WHERE {claimable}"
                 " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
                 f" RETURNING {JOB_COLUMNS}, lease_token,"
@@ -669,6 +687,7 @@ class PostgresJobStore:
                     owner,
                     JobState.QUEUED.value,
                     JobState.RUNNING.value,
+                    *limit,
                     CHANNEL,
                     SignalKind.CHANGED.value,
                 ),
@@ -1158,6 +1177,21 @@ def _reason(exc: psycopg.Error) -> str:
 def _not_found(job_id: str) -> NotFound:
     # The caller's text: a URI pasted as an id is repeated without its user-info.
     return NotFound(f"export '{without_secrets(job_id)}' not found")
+
+
+def _claim_turn(db: Conn) -> bool:
+    """Take the claim lock for this transaction. Claims take turns (until commit), and
+    the claim's statement, read committed, counts every claim made before it: two
+    replicas claiming one principal's jobs at once cannot both pass its limit. A turn
+    held past _CLAIM_LOCK_WAIT (a stuck replica) costs this poll alone: False."""
+    db.execute(f"SET LOCAL lock_timeout = '{_CLAIM_LOCK_WAIT}'".encode())
+    try:
+        with db.transaction():  # a savepoint: the timeout leaves the transaction usable
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
+    except psycopg.errors.LockNotAvailable:
+        _log.warning("no claim this poll: the claim lock was held over %s", _CLAIM_LOCK_WAIT)
+        return False
+    return True
 
 
 def _now() -> datetime:

@@ -514,3 +514,14 @@ CLAIMABLE_SQL: Final = (
     " OR (state = {param} AND (lease_expires_at IS NULL OR lease_expires_at < {now})))"
     " AND (not_before IS NULL OR not_before <= {now})"
 )
+#: Appended to CLAIMABLE_SQL under max_running_per_principal: a principal's job only
+#: while fewer than the limit of its jobs run under a live lease (one whose lease expired
+#: is claimable and counts for nobody; the server's own, created_by "", are not limited).
+#: Uncorrelated: the principals at their limit are found once, through the running jobs
+#: (jobs_by_state), never by counting each claimable row's creator's whole history.
+#: Parameters: the running state (and now, where {now} is one), the limit.
+PER_CREATOR_SQL: Final = (
+    " AND (created_by = '' OR created_by NOT IN (SELECT created_by FROM jobs AS other"
+    " WHERE other.state = {param} AND other.lease_expires_at >= {now}"
+    " GROUP BY created_by HAVING COUNT(*) >= {param}))"
+)

@@ -77,6 +77,7 @@ from sluice.server.jobs.rows import (
     LEASE_COLUMNS,
     LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
+    PER_CREATOR_SQL,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
@@ -120,6 +121,26 @@ from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
+
+
+def claim_query(owner: str, now: datetime, per_creator: int) -> tuple[str, tuple[object, ...]]:
+    """The SELECT picking the job `owner` claims at `now` (under `per_creator`, if not 0),
+    and its parameters."""
+    claimable = CLAIMABLE_SQL.format(param="?", now="?")
+    values: tuple[object, ...] = (
+        owner,
+        JobState.QUEUED.value,
+        JobState.RUNNING.value,
+        _timestamp(now),
+        _timestamp(now),
+    )
+    if per_creator:
+        claimable += PER_CREATOR_SQL.format(param="?", now="?")
+        values += (JobState.RUNNING.value, _timestamp(now), per_creator)
+    return (
+        f"SELECT id, lease_token FROM jobs WHERE {claimable} ORDER BY created_at, id LIMIT 1",
+        values,
+    )
 
 
 class SQLiteJobStore:
@@ -505,22 +526,13 @@ class SQLiteJobStore:
             ).fetchall()
             return sorted(str(row["id"]) for row in rows)
 
-    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+    def claim(
+        self, owner: str, lease_seconds: float, per_creator: int = 0
+    ) -> tuple[Job, Lease] | None:
         now = datetime.now(UTC)
         with self._tx() as db:
             # BEGIN IMMEDIATE serialises claims: SKIP LOCKED's contract in one writer.
-            claimable = CLAIMABLE_SQL.format(param="?", now="?")
-            row = db.execute(
-                f"SELECT id, lease_token FROM jobs WHERE {claimable}"
-                " ORDER BY created_at, id LIMIT 1",
-                (
-                    owner,
-                    JobState.QUEUED.value,
-                    JobState.RUNNING.value,
-                    _timestamp(now),
-                    _timestamp(now),
-                ),
-            ).fetchone()
+            row = db.execute(*claim_query(owner, now, per_creator)).fetchone()
             if row is None:
                 return None
             lease = Lease(row["id"], owner, int(row["lease_token"]) + 1)

@@ -189,12 +189,17 @@ class JobStore(ScheduleStore, Protocol):
         """Queued and running jobs, oldest first."""
         ...
 
-    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+    def claim(
+        self, owner: str, lease_seconds: float, per_creator: int = 0
+    ) -> tuple[Job, Lease] | None:
         """Take the oldest claimable job for replica `owner`: a queued one, or a running
         one whose lease expired (or was expired by expire_leases). It becomes RUNNING
         under a new lease (token one more than the last, expiring in lease_seconds).
         Concurrent claims never take one job twice and never wait on each other's row;
-        None when nothing is claimable."""
+        None when nothing is claimable. `per_creator` > 0: a job whose creator (not the
+        server's own, "") already has that many other jobs running under live leases is
+        passed over (max_running_per_principal); claims then take turns, so concurrent
+        ones never exceed it together."""
         ...
 
     def renew(self, lease: Lease, lease_seconds: float) -> bool:

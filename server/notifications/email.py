@@ -76,5 +76,23 @@ def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> 
         # address again): the codes alone say why.
         codes = ", ".join(sorted({str(code) for code, _ in exc.recipients.values()}))
         raise DeliveryFailed(f"SMTP {codes}: the mail server refused the recipient") from None
+    except ssl.SSLCertVerificationError as exc:
+        # The mail server is the operator's own ([smtp]), not a principal's choice: its
+        # certificate's fault is worth saying in GetExport, and probes nothing.
+        raise DeliveryFailed(
+            short_error(f"TLS certificate not trusted: {exc.verify_message}"),
+            short_error(f"{type(exc).__name__}: {exc}"),
+        ) from None
+    except ssl.SSLError as exc:
+        raise DeliveryFailed(
+            short_error(f"TLS failed: {exc.reason or type(exc).__name__}"),
+            short_error(f"{type(exc).__name__}: {exc}"),
+        ) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        # smtplib's own words ("STARTTLS extension not supported by server.").
+        raise DeliveryFailed(short_error(f"SMTP: {exc}")) from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None
+        # Generic for GetExport, as a webhook's; the whole error for the daemon's log.
+        raise DeliveryFailed(
+            "connection failed", short_error(f"{type(exc).__name__}: {exc}")
+        ) from None

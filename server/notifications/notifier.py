@@ -167,7 +167,7 @@ class Notifier:
                 message = export_email(job, delivery, smtp.sender, resolved.recipients)
                 send_email(smtp, message, timeout=timeout)
         except DeliveryFailed as exc:
-            self._failed(job, delivery, str(exc), now)
+            self._failed(job, delivery, str(exc), now, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt, see below
             # Anything else (a secret that no longer resolves, a header the mail library
@@ -178,7 +178,16 @@ class Notifier:
         _log.info("export %s: notified %s (attempt %d)", job.id, target, delivery.attempts + 1)
         self._record(delivery, DeliveryState.DELIVERED, "", now, None)
 
-    def _failed(self, job: Job, delivery: NotificationDelivery, error: str, now: datetime) -> None:
+    def _failed(
+        self,
+        job: Job,
+        delivery: NotificationDelivery,
+        error: str,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        """Record the attempt's `error` (what GetExport shows); the log gets `detail`,
+        the whole error, when there is one."""
         attempts = delivery.attempts + 1
         retry_at = now + timedelta(seconds=backoff_seconds(attempts, self._settings, self._rng))
         ended = job.finished_at or now
@@ -190,7 +199,7 @@ class Notifier:
                 job.id,
                 target,
                 attempts,
-                error,
+                detail or error,
             )
             self._record(delivery, DeliveryState.FAILED, error, now, None)
             return
@@ -199,7 +208,7 @@ class Notifier:
             job.id,
             target,
             attempts,
-            error,
+            detail or error,
             retry_at.isoformat(),
         )
         self._record(delivery, DeliveryState.PENDING, error, now, retry_at)

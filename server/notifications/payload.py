@@ -16,6 +16,9 @@ def webhook_body(job: Job, delivery: NotificationDelivery) -> bytes:
         "delivery_id": delivery.delivery_id,
         "export_id": job.id,
         "request_id": job.request_id,
+        # Who made the export ("" for the server's own: a schedule's, or a daemon
+        # without principals): a receiver shared by several principals tells them apart.
+        "created_by": job.created_by,
         "dataset": job.spec.destination.dataset,
         "state": job.state.value,
         "labels": dict(job.spec.labels),

@@ -20,7 +20,14 @@ _ERROR_CHARS: Final = 200
 
 
 class DeliveryFailed(Exception):
-    """The attempt did not get a 2xx; the message says why (status or connection error)."""
+    """The attempt did not get a 2xx. The message is the generic reason callers see in
+    GetExport ("connection failed", "HTTP 5xx"): a raw connection error or a receiver's
+    reason text would let a principal probe what the daemon can reach. `detail`, the
+    whole error, is for the daemon's log only."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail or reason
 
 
 def post_webhook(
@@ -65,12 +72,22 @@ def post_webhook(
         raise DeliveryFailed(
             f"{type(exc).__name__}: the URL cannot be sent in an HTTP request"
         ) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryFailed(
+            "TLS certificate not trusted (CERTIFICATE_VERIFY_FAILED)", _detail(exc)
+        ) from None
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None
+        raise DeliveryFailed("connection failed", _detail(exc)) from None
     finally:
         connection.close()
     if not 200 <= status < 300:
-        raise DeliveryFailed(short_error(f"HTTP {status} {reason}".strip()))
+        raise DeliveryFailed(
+            f"HTTP {status // 100}xx", short_error(f"HTTP {status} {reason}".strip())
+        )
+
+
+def _detail(exc: BaseException) -> str:
+    return short_error(f"{type(exc).__name__}: {exc}")
 
 
 def short_error(text: str) -> str:

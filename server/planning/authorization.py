@@ -1,9 +1,10 @@
 """What a principal may do: scopes per operation, and the sources, destinations, storage
-profiles, secrets and hash keys a request names checked against the principal's lists. Every check
-runs before any I/O and answers PERMISSION_DENIED naming the field; a message never
-says whether a file or object exists. Local paths are normalised as the allowed roots
-are (symlinks resolved, `..` resolved away); cloud URIs with `.` or `..` segments are
-refused outright, since stores take keys literally but people read them as paths."""
+profiles, secrets, hash keys and notifications a request names checked against the
+principal's lists. Every check runs before any I/O and answers PERMISSION_DENIED naming
+the field; a message never says whether a file or object exists. Local paths are
+normalised as the allowed roots are (symlinks resolved, `..` resolved away); cloud URIs
+with `.` or `..` segments are refused outright, since stores take keys literally but
+people read them as paths."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from sluice.server.allowed_roots import within_roots
 from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
+from sluice.server.notifications.local_hosts import is_local_webhook
+from sluice.server.notifications.targets import MAILTO, is_url
 from sluice.server.pipeline.source import shown
 from sluice.server.pipeline.stream_source import is_stream_uri
 from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
@@ -67,10 +70,30 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
         ("spec.encryption.zip_password_ref", spec.encryption.zip_password_ref),
     ):
         check_secret(principal, name, field)
+    for target in spec.notify:
+        check_notification(principal, target, "spec.notify")
     for number, rule in enumerate(spec.redaction.rules):
         check_hash_key(principal, rule, f"spec.redaction.rules[{number}].key")
     for number, rule in enumerate(spec.redaction.template_rules):
         check_hash_key(principal, rule, f"spec.template (its rule {number + 1})")
+
+
+def may_name_source(principal: Principal, uri: str, profile: str) -> bool:
+    """Whether a request naming the named source at `uri` (read with `profile`) passes
+    the principal's source and profile checks, as check_spec_access makes them:
+    ListSources and PlanFromText show a principal only those."""
+    server = uri.partition("://")[0].lower() in SERVER_SCHEMES
+    try:
+        check_source(principal, uri, "spec.source.name")
+        check_profile(
+            principal,
+            profile,
+            "spec.source.name",
+            "source profile" if server else "storage profile",
+        )
+    except (PermissionDenied, InvalidArgument):
+        return False
+    return True
 
 
 def check_hash_key(principal: Principal, rule: RedactionRuleSpec, field: str) -> None:
@@ -155,6 +178,28 @@ def check_profile(
     if name and principal.profiles is not None and name not in principal.profiles:
         raise PermissionDenied(
             f"{field}: principal {principal.name!r} may not use {kind} {quoted(name)}"
+        )
+
+
+def check_notification(principal: Principal, target: str, field: str) -> None:
+    """A configured notification the principal's `notifications` list names; an ad-hoc
+    webhook URL anywhere but this host or its link (local_hosts.py). Admins: any."""
+    if principal.admin or target.startswith(MAILTO):
+        return
+    if is_url(target):
+        if is_local_webhook(target):
+            raise PermissionDenied(
+                f"{field}: principal {principal.name!r} may not notify a webhook URL on a "
+                "loopback or link-local address (only an admin may; or name a configured "
+                "[notifications.NAME])"
+            )
+        return
+    # The target is not echoed: one that is no configured name may hold a secret.
+    if principal.notifications is not None and target not in principal.notifications:
+        raise PermissionDenied(
+            f"{field}: principal {principal.name!r} may not notify this target (allowed: "
+            f"{', '.join(principal.notifications) or 'none'}; its notifications in the "
+            "server's [[auth.principals]])"
         )
 
 

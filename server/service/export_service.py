@@ -34,6 +34,7 @@ from sluice.server.pipeline.stream_source import INBOXES, is_stream_uri
 from sluice.server.planning.authorization import (
     check_source_files,
     check_spec_access,
+    may_name_source,
     may_see,
     require_scope,
 )
@@ -43,6 +44,7 @@ from sluice.server.planning.named_source_plan import (
 )
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import ExportPlan, check_caller_request_id, check_request_id
+from sluice.server.planning.pushed_sources import refuse_pushed_source, refuse_pushed_sources
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import (
     PackagePlan,
@@ -99,6 +101,13 @@ def plan_export(
         raise
 
 
+def check_scheduled_spec(spec: ExportSpec, *, settings: Settings) -> None:
+    """A schedule's spec, checked as each tick will queue it: the server's own export,
+    never of a `flight:` source (which only a DoPut feeds)."""
+    refuse_pushed_sources(spec, settings)
+    plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name)
+
+
 def new_export_id() -> str:
     """Sortable by creation time, unique across replicas, safe in a path."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(6)
@@ -134,9 +143,12 @@ class ExportService:
         *,
         principal: Principal,
         runs_on: str = "",
+        pushed: bool = False,
     ) -> Job:
         """Queue an export (or return the one `request_id` already made). `runs_on`
-        keeps it to one replica (a DoPut's, where its records arrive)."""
+        keeps it to one replica (a DoPut's, where its records arrive). `pushed`: Arrow
+        Flight's DoPut asks, for the records its caller pushes (a `flight:` source);
+        any other request naming such a source is refused (pushed_sources.py)."""
         require_scope(principal, Scope.CREATE)
         check_caller_request_id(request_id)
         existing = (
@@ -154,7 +166,7 @@ class ExportService:
             and existing.spec.fingerprint() == spec.fingerprint()
         ):
             accepted = spec
-        return self._queue(accepted, request_id, existing, principal, runs_on)
+        return self._queue(accepted, request_id, existing, principal, runs_on, pushed)
 
     def create_scheduled(self, spec: ExportSpec, request_id: str) -> Job:
         """A schedule tick's export, as the server's own (created_by ""): only an admin
@@ -166,7 +178,7 @@ class ExportService:
         existing = (
             self._store.find_by_request_id(request_id, ANONYMOUS.name) if request_id else None
         )
-        return self._queue(spec, request_id, existing, ANONYMOUS, "")
+        return self._queue(spec, request_id, existing, ANONYMOUS, "", pushed=False)
 
     def _queue(
         self,
@@ -175,10 +187,13 @@ class ExportService:
         existing: Job | None,
         principal: Principal,
         runs_on: str,
+        pushed: bool,
     ) -> Job:
         """Queue `spec` as accepted (or return `existing`, the export `request_id` made)."""
         try:
             for resolved in resolved_specs(spec, self._settings):
+                if not pushed:
+                    refuse_pushed_source(spec, resolved)
                 check_spec_access(resolved, principal)
         except PermissionDenied as exc:
             raise denied_in_package(exc, spec, self._settings) from None
@@ -258,11 +273,20 @@ class ExportService:
         self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str, principal: Principal) -> Job:
+    def resume(self, job_id: str, principal: Principal, *, pushed: bool = False) -> Job:
+        """Queue a failed or cancelled export again. `pushed`: Arrow Flight's DoPut
+        resumes it (server/flight/puts.py), bringing the records a stream export reads;
+        such an export resumed otherwise would hold a run slot nothing feeds until
+        flight_put_idle_timeout, so it is refused."""
         require_scope(principal, Scope.CREATE)
         job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
             raise FailedPrecondition(_not_resumable(job_id, job.state))
+        if is_stream_uri(job.spec.source.uri) and not pushed:
+            raise FailedPrecondition(
+                f"export '{job_id}' reads records pushed by Arrow Flight DoPut: a DoPut"
+                " export resumes by a DoPut with the same request id"
+            )
         # Its next end is news again: the store re-arms its notifications (new delivery
         # ids) in the transaction that queues it.
         try:
@@ -288,7 +312,10 @@ class ExportService:
         require_scope(principal, Scope.READ)
         zone = _zone(time_zone)
         now = datetime.now(UTC).astimezone(zone)
-        plan = parse_request(text, now, self._named_sources)
+        # Only the named sources the caller may read: another's is neither planned nor
+        # told apart from one that does not exist.
+        mine = tuple(s for s in self._named_sources if self._may_name(principal, s.name))
+        plan = parse_request(text, now, mine)
         settings = self._settings
         if plan.encryption == "recipients":
             if not settings.backup_recipients:
@@ -305,15 +332,28 @@ class ExportService:
         return plan
 
     def sources(self, principal: Principal) -> tuple[SourceListing, ...]:
-        """The server's named sources, with their schemas (ListSources)."""
+        """The server's named sources the caller may read, with their schemas
+        (ListSources)."""
         require_scope(principal, Scope.READ)
-        return tuple(list_sources(self._settings))
+        return tuple(list_sources(self._settings, lambda name: self._may_name(principal, name)))
+
+    def _may_name(self, principal: Principal, name: str) -> bool:
+        named = self._settings.sources[name]
+        return may_name_source(principal, named.uri, named.profile)
 
     def templates(self, principal: Principal) -> tuple[Template, ...]:
         """The templates requests may name, built-in first (ListTemplates)."""
         require_scope(principal, Scope.READ)
         settings = self._settings
-        return tuple(templates(settings.templates, settings.backup_recipients).values())
+        found = templates(settings.templates, settings.backup_recipients).values()
+        # One bound to a named source the caller may not read is left out, as that source
+        # is from ListSources: its source's name, description and redaction describe
+        # another's data (and a request naming it is refused anyway).
+        return tuple(
+            t
+            for t in found
+            if t.source_name not in settings.sources or self._may_name(principal, t.source_name)
+        )
 
     def server_info(self, principal: Principal) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

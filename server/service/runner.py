@@ -288,7 +288,11 @@ class ExportRunner:
 
     def _claim(self) -> tuple[Job, Lease] | None:
         try:
-            return self._context.store.claim(self._replica, self._lease_seconds)
+            return self._context.store.claim(
+                self._replica,
+                self._lease_seconds,
+                self._context.settings.max_running_per_principal,
+            )
         except SluiceError as exc:
             _log.warning("cannot claim work from the job store: %s", exc.message)
             self._closing.wait(CLAIM_POLL_SECONDS)

@@ -5,6 +5,7 @@ text that could quote them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sluice.server.errors import ErrorCode, SluiceError
@@ -28,10 +29,13 @@ class SourceListing:
     error: str = ""
 
 
-def list_sources(settings: Settings) -> list[SourceListing]:
-    """Every named source, by name; one that cannot be read is listed with an error."""
+def list_sources(settings: Settings, shown: Callable[[str], bool]) -> list[SourceListing]:
+    """The named sources `shown` lets the caller see, by name; one that cannot be read is
+    listed with an error."""
     listings = []
     for name, named in sorted(settings.sources.items()):
+        if not shown(name):
+            continue
         columns: tuple[tuple[str, str], ...] = ()
         error = ""
         try:

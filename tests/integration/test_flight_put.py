@@ -22,6 +22,7 @@ from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
 from sluice.server.flight.ipc_codec import batch_payload, schema_payload
 from sluice.v1 import export_pb2 as pb
+from sluice.v1 import export_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, run_cli
 from tests.integration import flight_helpers
 from tests.integration.flight_helpers import (
@@ -172,6 +173,45 @@ def test_schema_change_mid_stream_is_invalid_argument_and_its_export_fails_at_on
         assert "schema changed mid-stream" in failed.error.message
     # The same request id resumes the failed export: nothing was committed, so all
     # rows are sent again, and it succeeds.
+    answers = [json.loads(a) for a in _raw_put(flight_daemon, messages[:2])]
+    assert answers[0] == {"export_id": job.id, "committed_records": 0}
+    assert answers[-1]["state"] == "succeeded" and answers[-1]["committed_records"] == 3
+
+
+def test_a_put_export_resumes_only_by_a_put_not_by_resume_export(
+    flight_daemon: Daemon,
+) -> None:
+    """ResumeExport requeued a DoPut export that nothing feeds: a principal could hold
+    every run slot with its broken puts (review33 probe_resume_put.py)."""
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(flight_daemon, "put-not-resumed").encode()
+    )
+    batch = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())})
+    messages = [
+        _flight_data(schema_payload(batch.schema), descriptor),
+        _flight_data(batch_payload(batch)),
+        _flight_data(schema_payload(pa.schema([("id", pa.string())]))),
+    ]
+    with pytest.raises(grpc.RpcError):
+        _raw_put(flight_daemon, messages)
+    with ExportClient(flight_daemon.address) as client:
+        (job,) = [j for j in client.list() if j.request_id == "put-not-resumed"]
+        deadline = time.monotonic() + 120
+        while client.get(job.id).state != pb.EXPORT_STATE_FAILED and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get(job.id).state == pb.EXPORT_STATE_FAILED
+    said = "a DoPut export resumes by a DoPut with the same request id"
+    with flight_daemon.channel() as channel, pytest.raises(grpc.RpcError) as caught:
+        pb_grpc.ExportServiceStub(channel).ResumeExport(
+            pb.ResumeExportRequest(id=job.id), timeout=30
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert said in caught.value.details(), caught.value.details()
+    cli = run_cli(flight_daemon, "export", "resume", job.id)
+    assert cli.returncode != 0 and said in cli.stderr, (cli.returncode, cli.stderr)
+    with ExportClient(flight_daemon.address) as client:
+        assert client.get(job.id).state == pb.EXPORT_STATE_FAILED  # not queued, no slot
+    # A put with the same request id resumes it still.
     answers = [json.loads(a) for a in _raw_put(flight_daemon, messages[:2])]
     assert answers[0] == {"export_id": job.id, "committed_records": 0}
     assert answers[-1]["state"] == "succeeded" and answers[-1]["committed_records"] == 3

@@ -330,8 +330,8 @@ def test_a_run_that_lost_its_lease_no_longer_counts_its_parked_put(
 class _CancelledOnResume(ExportService):
     """The run a put resumed ends (cancelled while queued) before the put attaches."""
 
-    def resume(self, job_id: str, principal: Principal) -> Job:
-        job = super().resume(job_id, principal)
+    def resume(self, job_id: str, principal: Principal, *, pushed: bool = False) -> Job:
+        job = super().resume(job_id, principal, pushed=pushed)
         self._runner.cancel(job_id)
         return job
 

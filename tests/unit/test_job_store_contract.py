@@ -1400,9 +1400,40 @@ class JobStoreContract:
         for lease in taken:
             assert stores[0].get(lease.job_id).replica == lease.owner
 
+    def test_claims_pass_over_a_creator_at_its_running_limit(self, store: JobStore) -> None:
+        for job_id, creator in (("j0", "bob"), ("j1", "bob"), ("j2", "alice"), ("j3", "")):
+            store.create(replace(new_job(job_id), created_by=creator))
+        taken = [self._claim(store, "replica-a", 30, 1).job_id for _ in range(3)]
+        # bob's second waits while his first runs; the server's own are not limited.
+        assert taken == ["j0", "j2", "j3"]
+        assert store.claim("replica-a", 30, 1) is None
+        assert store.claim("replica-a", 30) is not None  # no limit: taken at once
+
+    def test_concurrent_claims_hold_a_creators_limit_together(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        stores = [opener() for _ in range(3 if self.reopenable else 1)]
+        for n in range(20):
+            stores[0].create(replace(new_job(f"j{n:02d}"), created_by="bob"))
+        taken: list[Lease] = []
+        barrier = threading.Barrier(6)
+
+        def worker(n: int) -> None:
+            store = stores[n % len(stores)]
+            barrier.wait()
+            while (claimed := store.claim(f"replica-{n}", 30, 2)) is not None:
+                taken.append(claimed[1])
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(lease.job_id for lease in taken) == ["j00", "j01"]
+
     @staticmethod
-    def _claim(store: JobStore, owner: str, seconds: float) -> Lease:
-        claimed = store.claim(owner, seconds)
+    def _claim(store: JobStore, owner: str, seconds: float, per_creator: int = 0) -> Lease:
+        claimed = store.claim(owner, seconds, per_creator)
         assert claimed is not None
         return claimed[1]
 
@@ -1432,6 +1463,60 @@ class TestSQLiteFileJobStore(JobStoreContract):
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
+
+    def test_a_limited_claim_finds_creators_at_their_limit_through_running_jobs(
+        self, store: JobStore, tmp_path: Path
+    ) -> None:
+        # Counting each claimable row's creator's jobs (jobs_by_creator) walked bob's whole
+        # history once per queued job, under the store's only lock: minutes per claim.
+        import sqlite3
+
+        from sluice.server.jobs.sqlite import _timestamp, claim_query
+
+        store.create(replace(new_job("tpl"), created_by="bob"))
+        store.close()
+        now = datetime.now(UTC)
+        live = _timestamp(now + timedelta(hours=1))
+        db = sqlite3.connect(tmp_path / "state" / "jobs.sqlite3")
+        columns = [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
+        for prefix, count, state, creator, lease, start in (
+            ("done", 3000, "succeeded", "bob", None, 0),
+            ("run", 1, "running", "bob", live, 3000),
+            ("wait", 300, "queued", "bob", None, 4000),
+            ("zalice", 1, "queued", "alice", None, 5000),
+        ):
+            copied = {
+                "id": f"'{prefix}' || printf('%06d', n)",
+                "request_id": "NULL",
+                "state": f"'{state}'",
+                "created_by": f"'{creator}'",
+                "lease_expires_at": f"'{lease}'" if lease else "NULL",
+                "created_at": "strftime('%Y-%m-%dT%H:%M:%f', '2026-01-01',"
+                f" '+' || (n + {start}) || ' seconds') || '000+00:00'",
+            }
+            db.execute(
+                "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL"
+                f" SELECT n + 1 FROM s WHERE n < {count - 1})"
+                f" INSERT INTO jobs ({', '.join(columns)})"
+                f" SELECT {', '.join(copied.get(c, c) for c in columns)}"
+                " FROM s, (SELECT * FROM jobs WHERE id = 'tpl')"
+            )
+        db.execute("DELETE FROM jobs WHERE id = 'tpl'")
+        db.commit()
+        try:
+            query, values = claim_query("replica-a", now, 1)
+            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", values))
+            assert "jobs_by_creator" not in plan and "CORRELATED" not in plan, plan
+            assert "jobs_by_state" in plan, plan
+        finally:
+            db.close()
+        reopened = SQLiteJobStore(tmp_path / "state" / "jobs.sqlite3")
+        try:
+            taken = [self._claim(reopened, "replica-a", 30, 2).job_id for _ in range(2)]
+            assert taken == ["wait000000", "zalice000000"]  # bob's second, then alice's
+            assert reopened.claim("replica-a", 30, 2) is None  # bob at two
+        finally:
+            reopened.close()
 
     def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
         # Not only the rows: SQLite keeps freed bytes in its pages and old page versions
@@ -1618,6 +1703,49 @@ class TestPostgresJobStore(JobStoreContract):
 
     def open_store(self, tmp_path: Path) -> JobStore:
         return PostgresJobStore(self.url)
+
+    def test_a_limited_claim_gives_up_a_held_claim_lock_and_dates_its_lease_after_it(
+        self, store: JobStore
+    ) -> None:
+        # The claim lock was waited for without end (a stuck replica stopped every
+        # claim), and the lease dated from the transaction's start, before that wait.
+        from sluice.server.jobs.postgres import _CLAIM_LOCK
+
+        store.create(replace(new_job("j1"), created_by="bob"))
+        answers: list[object] = []
+
+        def claim() -> None:
+            answers.append(store.claim("replica-a", 30, 1))
+
+        with psycopg.connect(self.url, autocommit=True) as holder:
+            with holder.transaction():
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
+                waiting = threading.Thread(target=claim, daemon=True)
+                waiting.start()
+                waiting.join(120)
+            assert answers == [None]  # not claimed while the lock was held
+            waiting.join(120)
+            with holder.transaction():
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIM_LOCK,))
+                waiting = threading.Thread(target=claim, daemon=True)
+                waiting.start()
+                deadline = time.monotonic() + 120
+                while (
+                    time.monotonic() < deadline
+                    and not holder.execute(
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone()
+                ):
+                    time.sleep(0.05)
+                row = holder.execute("SELECT clock_timestamp()").fetchone()
+                assert row is not None
+                released = row[0]
+            waiting.join(120)
+        claimed = answers[-1]
+        assert isinstance(claimed, tuple)
+        job = claimed[0]
+        assert job.id == "j1" and job.started_at is not None
+        assert job.started_at >= released, (job.started_at, released)
 
     def test_two_stores_on_one_database_race_to_one_job(
         self, opener: Callable[[], JobStore]

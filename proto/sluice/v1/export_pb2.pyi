@@ -2109,7 +2109,9 @@ class NotificationDelivery(_message.Message):
     """pending | delivered | failed (gave up after the retry window)."""
     attempts: _builtins.int
     last_error: _builtins.str
-    """Why the last attempt failed (status code or connection error); empty once delivered."""
+    """Why the last attempt failed, generically ("connection failed", "HTTP 5xx"; the whole
+    error is in the daemon's log); empty once delivered.
+    """
     delivery_id: _builtins.str
     """Sent as the Sluice-Delivery-Id header, the same on every attempt."""
     @_builtins.property
