@@ -417,7 +417,9 @@ def test_a_put_batch_with_other_columns_is_refused_naming_it_and_the_put_resumes
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = caught.value.details()
     said = f"FlightData: batch 1 of this DoPut: a record batch holds {difference}"
-    assert details.startswith(said), details
+    # Said by the put's own refusal, or (when the failed export ends the stream first,
+    # under load) as "export ID failed: <the same words>".
+    assert details.startswith(said) or f" failed: {said}" in details, details
     assert "(1 column: id)" in details
     # What the refused put committed stays: the same request id continues it.
     rest = pa.record_batch({"id": pa.array([4, 5, 6], pa.int64())})
