@@ -111,7 +111,7 @@ def read_export(
                 uri,
                 keys,
                 public_key=signer,
-                published_key=_published_key,
+                published_keys=_published_keys,
                 # Without a server named, no key is known to require a signature.
                 allow_unsigned=allow_unsigned or cli_state().server is None,
             )
@@ -161,12 +161,16 @@ def _public_key(value: str) -> Ed25519PublicKey:
         raise CliError(f"--public-key: {exc}") from None
 
 
-def _published_key() -> str:
+def _published_keys() -> list[str]:
+    """The server's manifest signing key, then the older ones it accepts (none: it signs
+    nothing)."""
     from sluice.client._reader import ExportReadError
 
     try:
         with cli_state().client() as sluice:
-            return sluice.server_info().manifest_signing_public_key
+            info = sluice.server_info()
+        signing = info.manifest_signing_public_key
+        return [signing, *info.manifest_verification_public_keys] if signing else []
     except SluiceError as exc:
         raise ExportReadError(
             f"cannot get the server's manifest signing key ({exc}); pass --public-key"

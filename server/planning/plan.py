@@ -17,7 +17,7 @@ from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import load_verifying_keys
 from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
@@ -447,8 +447,9 @@ def _plan_increment(
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
-    # The parent of a chain this server signs is checked with its own key.
-    signer = load_signer(settings.manifest_signing_key)
+    # The parent of a chain this server signs is checked with its own key (or an older
+    # one it still accepts).
+    keys = load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
     with storage_errors():
         sink = open_sink(destination, profile=profile)
         return plan_increment(
@@ -457,7 +458,7 @@ def _plan_increment(
             sink,
             spec.destination.dataset,
             owner,
-            signing_key=signer.public_key if signer is not None else None,
+            verifying_keys=keys,
             parent=parent,
         )
 

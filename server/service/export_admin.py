@@ -44,7 +44,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.execution.run_facts import increments_on
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import load_verifying_keys
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
@@ -159,10 +159,10 @@ class ExportAdmin:
     def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
-        signer = load_signer(self._settings.manifest_signing_key)
-        return verify_export(
-            location.sink, location.manifest_key, signer.public_key if signer else None
+        keys = load_verifying_keys(
+            self._settings.manifest_signing_key, self._settings.manifest_verification_keys
         )
+        return verify_export(location.sink, location.manifest_key, keys)
 
     def diff(
         self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
