@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sluice.format.layout import SIGNATURE_NAME
 from sluice.format.signatures import SignedByAnotherKey
 from sluice.server.committed.catalog import CommittedExport, describe, exports_by
+from sluice.server.committed.chain_tips import ChainTip, check_chain_tip
 from sluice.server.committed.manifest_signatures import folder_mismatch, signature_problem
 from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
 from sluice.server.errors import DataLoss, FailedPrecondition
@@ -35,11 +36,17 @@ _NEW_CHAIN = "start a new chain with a full export"
 
 
 def verified_latest_export(
-    sink: Sink, dataset: str, created_by: str, verifying_keys: Sequence[Ed25519PublicKey]
+    sink: Sink,
+    dataset: str,
+    created_by: str,
+    verifying_keys: Sequence[Ed25519PublicKey],
+    chain_tip: ChainTip | None = None,
 ) -> CommittedExport | None:
     """The parent an increment of `created_by` continues (catalog.latest_export), checked
-    by `verified_parent`."""
+    by `verified_parent`, once the chain's newest export as the job store knows it
+    (`chain_tip`) is found among them (chain_tips.check_chain_tip)."""
     exports = exports_by(sink, dataset, created_by)
+    check_chain_tip(chain_tip, exports)
     return verified_parent(sink, exports[-1], exports, verifying_keys) if exports else None
 
 

@@ -16,6 +16,7 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.verifying_keys import load_verifying_keys
 from sluice.server.pipeline.ascii_case import ascii_lower
@@ -155,6 +156,7 @@ def build_plan(
     owner: str,
     source_name: str = "",
     offsets_as_utc: bool = True,
+    chain_tip: ChainTip | None = None,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
@@ -163,7 +165,9 @@ def build_plan(
     that no caller continues the server's chain by forgetting it. `source_name`: the
     named source a spec already resolved reads (a subject package's part), whose errors
     name it rather than its location. `offsets_as_utc` False: the run resumes an export
-    whose first run read fixed-offset zones the former way (offset_zones.former_zones)."""
+    whose first run read fixed-offset zones the former way (offset_zones.former_zones).
+    `chain_tip`: an increment's chain's newest export as the job store knows it
+    (increment_chains.chain_tip), whose manifest must still be in the destination."""
     check_template_fits(spec, settings)
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
@@ -223,7 +227,7 @@ def build_plan(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
     increment = _plan_increment(
-        spec, source_schema, destination, destination_profile, owner, settings
+        spec, source_schema, destination, destination_profile, owner, settings, chain_tip=chain_tip
     )
     kept = _parent_zones(offsets, source_schema, increment, export_id)
     if kept:
@@ -442,8 +446,10 @@ def _plan_increment(
     owner: str,
     settings: Settings,
     parent: CommittedExport | None = None,
+    chain_tip: ChainTip | None = None,
 ) -> IncrementPlan:
-    """The increment; `parent`, when given, the parent already found and verified."""
+    """The increment; `parent`, when given, the parent already found and verified;
+    `chain_tip` the chain's newest export as the job store knows it."""
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
@@ -460,6 +466,7 @@ def _plan_increment(
             owner,
             verifying_keys=keys,
             parent=parent,
+            chain_tip=chain_tip,
         )
 
 
