@@ -41,11 +41,14 @@ def verified_latest_export(
     created_by: str,
     verifying_keys: Sequence[Ed25519PublicKey],
     chain_tip: ChainTip | None = None,
+    export_id: str = "",
 ) -> CommittedExport | None:
-    """The parent an increment of `created_by` continues (catalog.latest_export), checked
-    by `verified_parent`, once the chain's newest export as the job store knows it
+    """The parent the increment `export_id` of `created_by` continues (catalog.
+    latest_export, never the increment's own manifest: a run that crashed after
+    committing it, before the job store heard, is run again), checked by
+    `verified_parent`, once the chain's newest export as the job store knows it
     (`chain_tip`) is found among them (chain_tips.check_chain_tip)."""
-    exports = exports_by(sink, dataset, created_by)
+    exports = [e for e in exports_by(sink, dataset, created_by) if e.export_id != export_id]
     check_chain_tip(chain_tip, exports)
     return verified_parent(sink, exports[-1], exports, verifying_keys) if exports else None
 

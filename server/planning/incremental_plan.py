@@ -66,6 +66,7 @@ def plan_increment(
     verifying_keys: Sequence[Ed25519PublicKey] = (),
     parent: CommittedExport | None = None,
     chain_tip: ChainTip | None = None,
+    export_id: str = "",
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -79,7 +80,9 @@ def plan_increment(
     verified (committed/chain_signatures.py). `parent`, when given, is that parent,
     found and verified already (planned again under other column types). `chain_tip`:
     the chain's newest export as the job store knows it, whose manifest must still be
-    there (committed/chain_tips.py: DATA_LOSS otherwise)."""
+    there (committed/chain_tips.py: DATA_LOSS otherwise). `export_id`: this export's,
+    whose own manifest (committed by a run cut short before the job store heard of it)
+    is never its parent."""
     mode = spec.mode or "full"
     if mode not in MODES:
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
@@ -100,7 +103,7 @@ def plan_increment(
             "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
     if parent is None:
-        parent = verified_latest_export(sink, dataset, owner, verifying_keys, chain_tip)
+        parent = verified_latest_export(sink, dataset, owner, verifying_keys, chain_tip, export_id)
     if not spec.cursor:
         if spec.lookback_seconds:
             raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")

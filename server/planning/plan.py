@@ -227,7 +227,14 @@ def build_plan(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
     increment = _plan_increment(
-        spec, source_schema, destination, destination_profile, owner, settings, chain_tip=chain_tip
+        spec,
+        source_schema,
+        destination,
+        destination_profile,
+        owner,
+        settings,
+        export_id,
+        chain_tip=chain_tip,
     )
     kept = _parent_zones(offsets, source_schema, increment, export_id)
     if kept:
@@ -242,6 +249,7 @@ def build_plan(
             destination_profile,
             owner,
             settings,
+            export_id,
             parent=increment.parent,
         )
     source, source_schema, increment = push_down_increment(
@@ -445,11 +453,12 @@ def _plan_increment(
     profile: S3Profile | AzureProfile | None,
     owner: str,
     settings: Settings,
+    export_id: str,
     parent: CommittedExport | None = None,
     chain_tip: ChainTip | None = None,
 ) -> IncrementPlan:
-    """The increment; `parent`, when given, the parent already found and verified;
-    `chain_tip` the chain's newest export as the job store knows it."""
+    """The increment of export `export_id`; `parent`, when given, the parent already
+    found and verified; `chain_tip` the chain's newest export as the job store knows it."""
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
@@ -467,6 +476,7 @@ def _plan_increment(
             verifying_keys=keys,
             parent=parent,
             chain_tip=chain_tip,
+            export_id=export_id,
         )
 
 

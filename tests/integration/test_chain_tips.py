@@ -9,6 +9,7 @@ full export starts a new chain. Real daemon, on its SQLite store and on PostgreS
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,3 +121,39 @@ def test_an_increment_refuses_a_chain_whose_newest_manifest_was_removed(daemon: 
     assert _changes(daemon, after) == (
         full.id, {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 300}
     )  # fmt: skip
+
+
+def test_a_rerun_of_a_committed_increment_is_not_its_own_parent(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """An increment that crashed after its manifest was written, before the job store
+    heard it succeeded (the store is then as this test leaves it: RUNNING, its lease
+    expired), is run again by the restarted daemon. Its own manifest is now the newest
+    of the chain: it must not become its own parent. The run ends SUCCEEDED with the
+    manifest its first run committed, unchanged, whose parent is day 1."""
+    (tmp_path / "digest.key").write_bytes(scenario.DIGEST_KEY)
+    daemon = daemon_factory(
+        "d", content_digest_key=f"file:{tmp_path / 'digest.key'}", batch_rows=256
+    )
+    daemon.start(timeout=180)
+    source = daemon.sources / "items.parquet"
+    scenario.day1().write_parquet(source)
+    day1 = _sync(daemon, "full")
+    scenario.day2().write_parquet(source)
+    day2 = _sync(daemon, "incremental")
+    committed = _files(daemon)
+    daemon.stop()
+    with sqlite3.connect(daemon.state_dir / "jobs.sqlite3") as db:
+        db.execute(
+            "UPDATE jobs SET state = 'running', finished_at = NULL, manifest_uri = '',"
+            " lease_expires_at = NULL WHERE id = ?",
+            (day2.id,),
+        )
+    daemon.start(timeout=180)
+    with ExportClient(daemon.address) as client:
+        again = client.wait(day2.id, timeout=300)
+    assert again.state == pb.EXPORT_STATE_SUCCEEDED, again.error.message
+    assert _changes(daemon, day2) == (
+        day1.id, {"inserted": 2, "updated": 3, "deleted": 2, "unchanged": 295}
+    )  # fmt: skip
+    assert _files(daemon) == committed
