@@ -34,7 +34,9 @@ def check_chain_tip(tip: ChainTip | None, exports: Sequence[CommittedExport]) ->
     the chain's committed `exports` (its creator's in the dataset, as listed in the
     destination): its manifest was removed, and the newest one left is not the parent
     the chain had."""
-    if tip is None or any(e.export_id == tip.export_id for e in exports):
+    # By the folder a manifest is stored in, not the id it claims: a manifest copied
+    # over another is the signature check's to name (chain_signatures).
+    if tip is None or any(_folder(e) == tip.export_id for e in exports):
         return
     older = exports[-1].export_id if exports else ""
     instead = f"the older export {older}" if older else "no parent (all rows again)"
@@ -45,3 +47,8 @@ def check_chain_tip(tip: ChainTip | None, exports: Sequence[CommittedExport]) ->
         f"again or never sending what {tip.export_id} held; restore its manifest.json "
         f"(and {SIGNATURE_NAME}), or start a new chain with --mode full"
     )
+
+
+def _folder(export: CommittedExport) -> str:
+    """The export folder its manifest is stored in (DATASET/EXPORT_ID/manifest.json)."""
+    return export.manifest_key.rsplit("/", 2)[-2]
