@@ -26,7 +26,7 @@ from sluice.server.audit import AuditLog
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import load_verifying_keys
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
 from sluice.server.job_store_watch import JobStoreWatch, probe_store
@@ -123,8 +123,9 @@ def _run(settings: Settings) -> int:
             "certificates only then)"
         )
     # The signing key is read now: an unusable one would fail every export at its manifest,
-    # after reading its source and storing its chunks.
-    load_signer(settings.manifest_signing_key)
+    # after reading its source and storing its chunks. So are the older keys it verifies
+    # with: an unusable one would refuse every chain it signed, at its next increment.
+    load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
     # So are notification secrets: a delivery would otherwise be given up in the log only.
     check_notification_secrets(settings)
     # And every policy rule (hash keys read): a bad one failed each request naming it.

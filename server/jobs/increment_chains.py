@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState, NewJob
 from sluice.server.jobs.store import JobStore
@@ -60,6 +61,24 @@ def _location(uri: str) -> str:
         return str(Path(location.target).resolve())
     scheme, _, rest = without_credentials(location.target).partition("://")
     return f"{scheme.lower()}://{rest.rstrip('/')}"
+
+
+#: How many of a creator's newest exports of a dataset chain_tip looks through for the
+#: chain's (the others are of the same dataset name in other destinations).
+_TIP_LOOKUP = 100
+
+
+def chain_tip(store: JobStore, spec: ExportSpec, creator: str) -> ChainTip | None:
+    """The newest SUCCEEDED export of the chain `spec` continues (an increment's; None for
+    any other export, or when the store knows none), for the planner to check that its
+    manifest is still in the destination (committed/chain_tips.py)."""
+    if not is_increment(spec) or spec.subject is not None:
+        return None
+    chain = _chain(spec, creator)
+    for job in store.newest_succeeded(creator, spec.destination.dataset, _TIP_LOOKUP):
+        if job.spec.subject is None and _chain(job.spec, job.created_by) == chain:
+            return ChainTip(job.id, job.manifest_uri)
+    return None
 
 
 def check_one_increment(

@@ -617,6 +617,16 @@ class PostgresJobStore:
             if row is None or not row["fenced"]:
                 raise _refusal(db, job_id, lease)
 
+    def newest_succeeded(self, created_by: str, dataset: str, limit: int) -> Sequence[Job]:
+        with self._conn() as db:
+            rows = db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = %s AND created_by = %s"
+                " AND spec_json::jsonb #>> '{destination,dataset}' = %s"
+                " ORDER BY finished_at DESC, id DESC LIMIT %s".encode(),
+                (JobState.SUCCEEDED.value, created_by, dataset, limit),
+            ).fetchall()
+        return [job_from_row(row, _utc) for row in rows]
+
     def unfinished(self) -> Sequence[Job]:
         with self._conn() as db:
             return self._unfinished(db)

@@ -435,6 +435,16 @@ class SQLiteJobStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def newest_succeeded(self, created_by: str, dataset: str, limit: int) -> Sequence[Job]:
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? AND created_by = ?"
+                " AND json_extract(spec_json, '$.destination.dataset') = ?"
+                " ORDER BY finished_at DESC, id DESC LIMIT ?",
+                (JobState.SUCCEEDED.value, created_by, dataset, limit),
+            ).fetchall()
+        return [job_from_row(row, _optional_time) for row in rows]
+
     def unfinished(self) -> Sequence[Job]:
         with self._read() as db:
             return self._unfinished(db)

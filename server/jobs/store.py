@@ -185,6 +185,13 @@ class JobStore(ScheduleStore, Protocol):
         they were, or one restored from its manifest)."""
         ...
 
+    def newest_succeeded(self, created_by: str, dataset: str, limit: int) -> Sequence[Job]:
+        """Up to `limit` SUCCEEDED exports of `dataset` made by `created_by`, the last to
+        finish first (a DELETED one is not among them): where the newest committed export
+        of each of that dataset's chains is (the caller compares destinations,
+        increment_chains.chain_tip)."""
+        ...
+
     def unfinished(self) -> Sequence[Job]:
         """Queued and running jobs, oldest first."""
         ...

@@ -41,6 +41,7 @@ from sluice.server.jobs import (
     SQLiteJobStore,
     postgres_forgetting,
 )
+from sluice.server.jobs.increment_chains import chain_tip
 from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.rows import FORGOTTEN_ERROR
@@ -346,6 +347,35 @@ class JobStoreContract:
         assert store.create(increment("x1", "alice", destination="file:///elsewhere"))[1]
         store.transition("i1", {Q}, C)
         assert store.create(increment("i3", "alice", destination="file:///exports"))[1]
+
+    def test_the_newest_succeeded_exports_of_a_dataset_come_last_finished_first(
+        self, store: JobStore
+    ) -> None:
+        # Where a chain's newest committed export is (increment_chains.chain_tip): only
+        # SUCCEEDED ones of the creator and dataset, a DELETED one left out.
+        for job_id in ("a", "b", "f"):
+            store.create(increment(job_id, "alice"))
+            store.transition(job_id, {Q}, R)
+            store.transition(job_id, {R}, S)
+        store.mark_deleted("f", {S})
+        store.create(replace(new_job("c"), created_by="alice"))
+        store.transition("c", {Q}, R)
+        store.create(increment("d", "bob"))
+        store.create(increment("e", "alice", dataset="orders"))
+        for job_id in ("d", "e"):
+            store.transition(job_id, {Q}, R)
+            store.transition(job_id, {R}, S)
+        assert [j.id for j in store.newest_succeeded("alice", "users", 10)] == ["b", "a"]
+        assert [j.id for j in store.newest_succeeded("alice", "users", 1)] == ["b"]
+        assert store.newest_succeeded("carol", "users", 10) == []
+        # The chain's: its destination however spelt, not another destination's.
+        store.create(increment("x", "alice", destination="file:///elsewhere"))
+        store.transition("x", {Q}, R)
+        store.transition("x", {R}, S, manifest_uri="file:///elsewhere/users/x/manifest.json")
+        tip = chain_tip(store, increment("n", "alice", destination="/exports/").spec, "alice")
+        assert tip is not None and tip.export_id == "b"
+        full = replace(increment("n", "alice").spec, incremental=IncrementalSpec(mode="full"))
+        assert chain_tip(store, full, "alice") is None
 
     def test_concurrent_increments_of_one_chain_make_one_export(self, store: JobStore) -> None:
         created, refused = self._race_increments([store] * 8)
