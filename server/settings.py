@@ -292,11 +292,14 @@ class Settings(BaseModel):
     redaction_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Secret reference of the Ed25519 private key that signs manifests ("": unsigned).
     manifest_signing_key: str = ""
-    #: Secret references of older manifest signing keys' PUBLIC keys (PEM, or base64 of
-    #: the 32 raw bytes), accepted for verification only: after a rotation, manifests and
-    #: chain parents the old key signed still verify; new manifests are signed with
-    #: manifest_signing_key. Needs manifest_signing_key. SLUICE_MANIFEST_VERIFICATION_KEYS
-    #: takes them comma-separated.
+    #: Secret references of older manifest signing keys' PUBLIC keys, PEM only
+    #: (-----BEGIN PUBLIC KEY-----; bare base64 is refused: 32 bytes of it cannot be told
+    #: from a signing key's private seed, and these keys are published by GetServerInfo),
+    #: accepted for verification only: after a rotation, manifests and chain parents the
+    #: old key signed still verify; new manifests are signed with manifest_signing_key.
+    #: Never list a key that leaked or may have (start its chains again with --mode full).
+    #: Needs manifest_signing_key. SLUICE_MANIFEST_VERIFICATION_KEYS takes them
+    #: comma-separated.
     manifest_verification_keys: tuple[str, ...] = ()
     #: scrypt work factor (log2 N) for age passphrase encryption.
     age_scrypt_work_factor: int = Field(default=18, ge=10, le=22)

@@ -3,10 +3,14 @@
 for verification only (a key rotation must not break the chains the old key signed;
 new manifests are always signed with the current key).
 
-Each older key is configured by reference (env:NAME, file:PATH) to its PUBLIC key: PEM
-(SubjectPublicKeyInfo, as `sluice keygen --signing` and GetServerInfo give it) or the
-base64 of its 32 raw bytes. A private key is refused: a key kept only to verify must not
-be able to sign (a retired key may be retired because it leaked).
+Each older key is configured by reference (env:NAME, file:PATH) to its PUBLIC key, as a
+PEM `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo, as GetServerInfo and `openssl
+pkey -pubout` give it), and only so: the verification keys are published by
+GetServerInfo, and a bare base64 value of 32 bytes is exactly the format of a signing
+key's private seed (a retired manifest_signing_key file listed by mistake would publish
+the private key). A private key is refused too: a key kept only to verify must not be
+able to sign. Never list a key that leaked, or may have: whoever holds it can sign a
+forged manifest that verifies; start those chains again with a full export instead.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from sluice.server.execution.signing import load_signer
 from sluice.server.secrets import resolve_secret
 
 SETTING = "manifest_verification_keys"
+
+_PUBLIC_PEM = b"-----BEGIN PUBLIC KEY-----"
+_PEM_SOURCES = (
+    "`openssl pkey -pubout`, or the manifest_signing_public_key GetServerInfo showed "
+    "before the rotation"
+)
 
 
 def load_verifying_keys(
@@ -50,9 +60,16 @@ def _public_key(reference: str, setting: str) -> Ed25519PublicKey:
         raise FailedPrecondition(f"{setting} is unusable: {exc.message}") from None
     if b"PRIVATE KEY-----" in material:
         raise FailedPrecondition(
-            f"{setting} is a private key: give its public key (`openssl pkey -pubout`, or "
-            "the manifest_signing_public_key GetServerInfo showed before the rotation); a "
-            "key kept to verify must not be able to sign"
+            f"{setting} is a private key: give its public key ({_PEM_SOURCES}); a key kept "
+            "to verify must not be able to sign"
+        )
+    if not material.strip().startswith(_PUBLIC_PEM):
+        # Never parsed as base64: a signing key's seed file is base64 of 32 bytes, just
+        # like a raw public key, and the keys listed here are published.
+        raise FailedPrecondition(
+            f"{setting} is no PEM public key ({_PUBLIC_PEM.decode()}): a 32-byte base64 "
+            f"value cannot be told from a private seed; give the PEM public key "
+            f"({_PEM_SOURCES})"
         )
     try:
         return load_public_key(material.decode("utf-8", errors="replace"))

@@ -605,7 +605,9 @@ def _served_errors(bucket: Bucket, export_id: str, other_id: str) -> list[tuple[
 def test_a_verification_key_must_be_a_readable_public_key(tmp_path: Path) -> None:
     """The daemon refuses to start with a verification key it cannot use, naming the
     setting and the entry, never the key: a private key (a key kept to verify must not
-    be able to sign), one that cannot be read, one without manifest_signing_key."""
+    be able to sign), a signing key's base64 seed file (never taken for a raw public
+    key, which would publish it), one that cannot be read, one without
+    manifest_signing_key."""
     settings = _signing_settings(tmp_path)
     old = _new_seed_file(tmp_path / "old.key")
     private_pem = old.private_bytes(
@@ -617,6 +619,11 @@ def test_a_verification_key_must_be_a_readable_public_key(tmp_path: Path) -> Non
     daemon = Daemon(root=tmp_path / "d", settings=settings)
     cases = {
         f"file:{tmp_path / 'old.pem'}": "manifest_verification_keys[1] is a private key",
+        # The retired signing key's own file (base64 of its 32-byte seed): taken for a raw
+        # public key, GetServerInfo would publish the private key.
+        f"file:{tmp_path / 'old.key'}": "manifest_verification_keys[1] is no PEM public key "
+        "(-----BEGIN PUBLIC KEY-----): a 32-byte base64 value cannot be told from a "
+        "private seed; give the PEM public key",
         f"file:{tmp_path / 'missing.pem'}": "manifest_verification_keys[1] is unusable: ",
         f"file:{tmp_path / 'garbled.pem'}": "manifest_verification_keys[1] is unusable: not "
         "an Ed25519 public key",
