@@ -6,6 +6,7 @@ store, so it works on exports made by another daemon."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +33,8 @@ READ_BLOCK = 8 * 1024 * 1024
 class CorruptChunk:
     path: str
     #: "size", "sha256" or "signature" (manifest.json does not verify under the server's
-    #: signing key nor an older one it accepts: expected is the signing key's id, actual
-    #: what is wrong).
+    #: signing key nor an older one it accepts: expected is the id of the accepted key the
+    #: signature names, else the signing key's; actual what is wrong).
     mismatch: str
     expected: str
     actual: str
@@ -83,7 +84,7 @@ def verify_export(
     if verifying_keys and not unsigned:
         problem = _signature_problem(sink, manifest_key, raw, manifest, verifying_keys)
         if problem:
-            expected = key_id(verifying_keys[0])
+            expected = _expected_key_id(sink, manifest_key, verifying_keys)
             corrupt.append(CorruptChunk(MANIFEST_NAME, "signature", expected, problem))
     checked = checked_bytes = 0
     for entry in manifest.stored_entries():
@@ -138,6 +139,20 @@ def _signature_problem(
     except SignedByAnotherKey as exc:
         return str(exc)
     return problem or folder_mismatch(manifest_key, manifest.export_id, manifest.dataset)
+
+
+def _expected_key_id(
+    sink: Sink, manifest_key: str, verifying_keys: Sequence[Ed25519PublicKey]
+) -> str:
+    """The id of the key the manifest should verify under: the one its signature names
+    when this server accepts it (an older key's export after a rotation), else the
+    server's signing key."""
+    accepted = [key_id(key) for key in verifying_keys]
+    try:
+        named = json.loads(read_signature(sink, manifest_key) or b"{}").get("key_id")
+    except (ValueError, AttributeError):  # malformed: the problem says so
+        named = None
+    return named if named in accepted else accepted[0]
 
 
 def _measure(sink: Sink, key: str) -> tuple[int, str]:
