@@ -45,7 +45,8 @@ def check_chain_tip(tip: ChainTip | None, exports: Sequence[CommittedExport]) ->
         f"{without_secrets(tip.manifest_uri)}: it was removed outside Sluice (`sluice export "
         f"delete` records a deletion), and an increment would continue {instead}, sending "
         f"again or never sending what {tip.export_id} held; restore its manifest.json "
-        f"(and {SIGNATURE_NAME}), or start a new chain with --mode full"
+        f"(and {SIGNATURE_NAME}), or start a new chain with --mode full; or, if `sluice "
+        f"export delete {tip.export_id}` was cut short, run it again"
     )
 
 

@@ -93,7 +93,10 @@ def test_an_increment_refuses_a_chain_whose_newest_manifest_was_removed(daemon: 
     assert f"the chain's newest export {day2.id} has no manifest at " in message, message
     assert f"{daemon.exports}/items/{day2.id}/manifest.json" in message, message
     assert f"would continue the older export {day1.id}" in message, message
-    assert "start a new chain with --mode full" in message, message
+    assert message.endswith(
+        "start a new chain with --mode full; or, if `sluice export delete "
+        f"{day2.id}` was cut short, run it again"
+    ), message
     assert _files(daemon) == before
 
     # Restored: the chain goes on from day 2 (nothing changed since).
