@@ -15,6 +15,7 @@ after the other, from its parent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.spec import ExportSpec
 from sluice.sinks.locations import LocationRefused, classify, without_credentials
+
+_log = logging.getLogger(__name__)
 
 
 class IncrementRunning(FailedPrecondition):
@@ -63,21 +66,38 @@ def _location(uri: str) -> str:
     return f"{scheme.lower()}://{rest.rstrip('/')}"
 
 
-#: How many of a creator's newest exports of a dataset chain_tip looks through for the
-#: chain's (the others are of the same dataset name in other destinations).
-_TIP_LOOKUP = 100
+#: chain_tip reads a creator's exports of a dataset this many at a time, newest first
+#: (the others are of the same dataset name in other destinations)...
+_TIP_PAGE = 100
+#: ... and gives up after this many: the check is then skipped, with a warning.
+_TIP_SCAN_LIMIT = 20_000
 
 
 def chain_tip(store: JobStore, spec: ExportSpec, creator: str) -> ChainTip | None:
     """The newest SUCCEEDED export of the chain `spec` continues (an increment's; None for
     any other export, or when the store knows none), for the planner to check that its
-    manifest is still in the destination (committed/chain_tips.py)."""
+    manifest is still in the destination (committed/chain_tips.py). Paged until found:
+    however many newer exports of the dataset went to other destinations."""
     if not is_increment(spec) or spec.subject is not None:
         return None
     chain = _chain(spec, creator)
-    for job in store.newest_succeeded(creator, spec.destination.dataset, _TIP_LOOKUP):
-        if job.spec.subject is None and _chain(job.spec, job.created_by) == chain:
-            return ChainTip(job.id, job.manifest_uri)
+    dataset = spec.destination.dataset
+    last: Job | None = None
+    for _ in range(_TIP_SCAN_LIMIT // _TIP_PAGE):
+        page = store.newest_succeeded(creator, dataset, _TIP_PAGE, after=last)
+        for job in page:
+            if job.spec.subject is None and _chain(job.spec, job.created_by) == chain:
+                return ChainTip(job.id, job.manifest_uri)
+        if len(page) < _TIP_PAGE:
+            return None
+        last = page[-1]
+    _log.warning(
+        "the chain-tip check of an increment of dataset %r by %s was skipped: none of the "
+        "creator's %d newest exports of it is of this destination",
+        dataset,
+        creator,
+        _TIP_SCAN_LIMIT,
+    )
     return None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -47,6 +48,7 @@ from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.rows import FORGOTTEN_ERROR
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
+from sluice.server.jobs.sqlite_schema import SPEC_DATASET as SQLITE_SPEC_DATASET
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
@@ -376,6 +378,29 @@ class JobStoreContract:
         assert tip is not None and tip.export_id == "b"
         full = replace(increment("n", "alice").spec, incremental=IncrementalSpec(mode="full"))
         assert chain_tip(store, full, "alice") is None
+
+    def test_the_chain_tip_is_found_behind_many_exports_to_other_destinations(
+        self, store: JobStore
+    ) -> None:
+        # newest_succeeded filters by creator and dataset, not destination: the chain's
+        # tip may lie behind any number of newer exports of the dataset elsewhere, and
+        # chain_tip pages (after=) until it finds it.
+        def succeed(job: NewJob) -> None:
+            store.create(job)
+            store.transition(job.id, {Q}, R)
+            uri = f"{job.spec.destination.uri}/users/{job.id}/manifest.json"
+            store.transition(job.id, {R}, S, manifest_uri=uri)
+
+        succeed(increment("tip", "alice", destination="file:///exports"))
+        for n in range(230):
+            succeed(increment(f"t{n:03}", "alice", destination=f"file:///tenants/{n}"))
+        tip = chain_tip(store, increment("n", "alice", destination="file:///exports").spec, "alice")
+        assert tip == ChainTip("tip", "file:///exports/users/tip/manifest.json")
+        first = store.newest_succeeded("alice", "users", 100)
+        second = store.newest_succeeded("alice", "users", 100, after=first[-1])
+        rest = store.newest_succeeded("alice", "users", 100, after=second[-1])
+        ids = [j.id for j in (*first, *second, *rest)]
+        assert ids == [f"t{n:03}" for n in reversed(range(230))] + ["tip"]
 
     def test_concurrent_increments_of_one_chain_make_one_export(self, store: JobStore) -> None:
         created, refused = self._race_increments([store] * 8)
@@ -1462,6 +1487,28 @@ class TestSQLiteFileJobStore(JobStoreContract):
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
+
+    def test_the_newest_succeeded_of_a_dataset_are_read_by_index(self, tmp_path: Path) -> None:
+        # Before each increment (chain_tip): the creator's exports of the dataset are
+        # found through jobs_by_creator_dataset, not by parsing the spec of every export
+        # the creator ever made.
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        SQLiteJobStore(path).close()
+        db = sqlite3.connect(path)
+        try:
+            plan = db.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE state = ? AND created_by = ?"
+                f" AND {SQLITE_SPEC_DATASET} = ? AND (finished_at, id) < (?, ?)"
+                " ORDER BY finished_at DESC, id DESC LIMIT 100",
+                ("succeeded", "alice", "users", "9", "z"),
+            ).fetchall()
+        finally:
+            db.close()
+        details = " ".join(str(row[-1]) for row in plan)
+        assert "USING INDEX jobs_by_creator_dataset" in details, details
+        assert "TEMP B-TREE" not in details, details
 
     def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
         # Not only the rows: SQLite keeps freed bytes in its pages and old page versions
