@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -301,6 +302,9 @@ class Settings(BaseModel):
     #: Needs manifest_signing_key. SLUICE_MANIFEST_VERIFICATION_KEYS takes them
     #: comma-separated.
     manifest_verification_keys: tuple[str, ...] = ()
+    #: The public keys of the two settings above, as the daemon read them at start
+    #: (server/execution/verifying_keys.py read_at_start); None until then.
+    _verifying_keys: tuple[Any, ...] | None = PrivateAttr(default=None)
     #: scrypt work factor (log2 N) for age passphrase encryption.
     age_scrypt_work_factor: int = Field(default=18, ge=10, le=22)
     #: Named storage profiles (credentials by reference) for sources and destinations.
@@ -625,6 +629,15 @@ class Settings(BaseModel):
     @classmethod
     def _is_secret_reference(cls, value: str) -> str:
         return _secret_reference(value)
+
+    def keep_verifying_keys(self, keys: tuple[Any, ...]) -> None:
+        """Keep the verifying keys read at start (verifying_keys.read_at_start)."""
+        self._verifying_keys = keys
+
+    @property
+    def kept_verifying_keys(self) -> tuple[Any, ...] | None:
+        """The verifying keys read at start; None when they were not (read_at_start)."""
+        return self._verifying_keys
 
     @field_validator("manifest_verification_keys")
     @classmethod

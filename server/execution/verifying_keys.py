@@ -23,6 +23,7 @@ from sluice.format.signatures import SignatureError, key_id, load_public_key
 from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.signing import load_signer
 from sluice.server.secrets import resolve_secret
+from sluice.server.settings import Settings
 
 SETTING = "manifest_verification_keys"
 
@@ -31,6 +32,24 @@ _PEM_SOURCES = (
     "`openssl pkey -pubout`, or the manifest_signing_public_key GetServerInfo showed "
     "before the rotation"
 )
+
+
+def read_at_start(settings: Settings) -> tuple[Ed25519PublicKey, ...]:
+    """Read the keys now (the daemon's start: an unusable one stops it) and keep them with
+    `settings`, for every later verifying_keys(settings): a key file changed or removed
+    afterwards changes nothing until the next start."""
+    keys = load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
+    settings.keep_verifying_keys(keys)
+    return keys
+
+
+def verifying_keys(settings: Settings) -> tuple[Ed25519PublicKey, ...]:
+    """The keys read at start (read_at_start); read now for settings no daemon started
+    with (a tool, a test)."""
+    kept = settings.kept_verifying_keys
+    if kept is not None:
+        return kept
+    return load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
 
 
 def load_verifying_keys(

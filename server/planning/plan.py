@@ -18,7 +18,7 @@ from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
-from sluice.server.execution.verifying_keys import load_verifying_keys
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
@@ -464,7 +464,7 @@ def _plan_increment(
         return IncrementPlan("full")
     # The parent of a chain this server signs is checked with its own key (or an older
     # one it still accepts).
-    keys = load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
+    keys = verifying_keys(settings)
     with storage_errors():
         sink = open_sink(destination, profile=profile)
         return plan_increment(

@@ -45,7 +45,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.execution.run_facts import increments_on
-from sluice.server.execution.verifying_keys import load_verifying_keys
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
@@ -164,9 +164,7 @@ class ExportAdmin:
         too (`allow_unsigned`: a manifest without one is reported unsigned, not corrupt)."""
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
-        keys = load_verifying_keys(
-            self._settings.manifest_signing_key, self._settings.manifest_verification_keys
-        )
+        keys = verifying_keys(self._settings)
         return verify_export(
             location.sink, location.manifest_key, keys, allow_unsigned=allow_unsigned
         )
@@ -195,9 +193,7 @@ class ExportAdmin:
         """The manifest whose records are served (Flight reads, diffs): checked against
         this daemon's signing key, or an older one it accepts, when it signs
         (committed/served_manifests.py)."""
-        keys = load_verifying_keys(
-            self._settings.manifest_signing_key, self._settings.manifest_verification_keys
-        )
+        keys = verifying_keys(self._settings)
         return served_manifest(location.sink, location.manifest_key, keys)
 
     def _creator(self, location: ExportLocation) -> str | None:

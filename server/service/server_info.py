@@ -9,7 +9,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from sluice.format.signatures import key_id, public_key_pem
-from sluice.server.execution.verifying_keys import load_verifying_keys
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.pipeline.compressors import COMPRESSORS
 from sluice.server.pipeline.encoders import ENCODERS
 from sluice.server.planning.encryption import ZIP_AES_SCHEME
@@ -40,7 +40,7 @@ class ServerInfo:
 def describe_server(
     settings: Settings, tls_not_after: datetime | None = None, principal: str = ""
 ) -> ServerInfo:
-    keys = load_verifying_keys(settings.manifest_signing_key, settings.manifest_verification_keys)
+    keys = verifying_keys(settings)
     return ServerInfo(
         version=daemon_version(),
         signing_public_key=public_key_pem(keys[0]) if keys else "",

@@ -555,6 +555,14 @@ def test_a_rotated_key_keeps_verifying_what_it_signed(tmp_path: Path) -> None:
             info = client.server_info()
         assert info.manifest_signing_public_key.encode() == _public_pem(new)
         assert [k.encode() for k in info.manifest_verification_public_keys] == [_public_pem(old)]
+        # Read at start, and only then: the key file gone afterwards changes nothing
+        # (GetServerInfo, verify, reads and the increment's parent check below).
+        (tmp_path / "old.pub.pem").unlink()
+        with ExportClient(bucket.daemon.address) as client:
+            again = client.server_info()
+        assert list(again.manifest_verification_public_keys) == list(
+            info.manifest_verification_public_keys
+        )
 
         assert _verified(bucket, day1.id) == []
         out = tmp_path / "day1.jsonl"
