@@ -38,7 +38,7 @@ from sluice.format.age_reader import (
 from sluice.format.json_fields import ManifestError
 from sluice.format.layout import chunk_path_fits, manifest_key, signature_key
 from sluice.format.manifest import Manifest, OutputInfo
-from sluice.format.signatures import SignatureError, load_public_key, verify
+from sluice.format.signatures import SignatureError, load_public_key, verify_with_any
 from sluice.format.stored_objects import ChunkEntry
 from sluice.format.zip_reader import ZipFormatError, read_zip
 
@@ -79,9 +79,10 @@ class Keys:
 class ExportReader:
     """Opens the manifest at `manifest_uri` (a path, file:// or fsspec URL) and verifies
     its signature: against `public_key` when given (then a signature is required), else
-    against `published_key()` (the server's key) when manifest.json.sig exists. A
-    manifest without one is refused when `published_key()` names a key (the server signs:
-    the signature may have been removed along with an edit), unless `allow_unsigned`."""
+    against `published_keys()` (the server's signing key, then the older ones it still
+    accepts for verification) when manifest.json.sig exists. A manifest without one is
+    refused when `published_keys()` names a key (the server signs: the signature may
+    have been removed along with an edit), unless `allow_unsigned`."""
 
     def __init__(
         self,
@@ -89,7 +90,7 @@ class ExportReader:
         keys: Keys,
         *,
         public_key: Ed25519PublicKey | None = None,
-        published_key: Callable[[], str] | None = None,
+        published_keys: Callable[[], Sequence[str]] | None = None,
         allow_unsigned: bool = False,
     ) -> None:
         refusal = readable_uri_refusal(manifest_uri)
@@ -108,7 +109,7 @@ class ExportReader:
                 self._manifest_path = manifest_key(self._manifest_path)
         self._folder = posixpath.dirname(self._manifest_path)
         raw = self._read_small(self._manifest_path, "manifest")
-        self.signed = self._check_signature(raw, public_key, published_key, allow_unsigned)
+        self.signed = self._check_signature(raw, public_key, published_keys, allow_unsigned)
         try:
             self.manifest = Manifest.from_json(raw)
         except ManifestError as exc:
@@ -151,7 +152,7 @@ class ExportReader:
         self,
         manifest: bytes,
         public_key: Ed25519PublicKey | None,
-        published_key: Callable[[], str] | None,
+        published_keys: Callable[[], Sequence[str]] | None,
         allow_unsigned: bool,
     ) -> bool:
         signature_path = signature_key(self._manifest_path)
@@ -163,23 +164,24 @@ class ExportReader:
                 raise ExportReadError(
                     "the manifest is not signed (no manifest.json.sig) but a public key was given"
                 )
-            if not allow_unsigned and published_key is not None and published_key():
+            if not allow_unsigned and published_keys is not None and published_keys():
                 raise ExportReadError(
                     "the manifest is not signed (no manifest.json.sig), yet the server signs "
                     "manifests: its signature was removed (with an edit?), or it was made "
                     "before the server signed; pass --allow-unsigned to read it anyway"
                 )
             return False
+        published: Sequence[str] = ()
         if public_key is None:
-            published = published_key() if published_key is not None else ""
+            published = published_keys() if published_keys is not None else ()
             if not published:
                 raise ExportReadError(
                     "the manifest is signed but no public key is known: pass --public-key, "
                     "or --server for a daemon that publishes its key"
                 )
-            public_key = load_public_key(published)
         try:
-            verify(manifest, self._read_small(signature_path, "signature"), public_key)
+            accepted = [public_key] if public_key else [load_public_key(p) for p in published]
+            verify_with_any(manifest, self._read_small(signature_path, "signature"), accepted)
         except SignatureError as exc:
             raise ExportReadError(str(exc)) from None
         return True

@@ -26,7 +26,7 @@ from sluice.server.audit import AuditLog
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import read_at_start
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
 from sluice.server.job_store_watch import JobStoreWatch, probe_store
@@ -135,8 +135,10 @@ def _run(settings: Settings) -> int:
             settings.max_concurrent_exports,
         )
     # The signing key is read now: an unusable one would fail every export at its manifest,
-    # after reading its source and storing its chunks.
-    load_signer(settings.manifest_signing_key)
+    # after reading its source and storing its chunks. So are the older keys it verifies
+    # with: an unusable one would refuse every chain it signed, at its next increment.
+    # They are kept: what verifies is what was read now.
+    read_at_start(settings)
     # So are notification secrets: a delivery would otherwise be given up in the log only.
     check_notification_secrets(settings)
     # And every policy rule (hash keys read): a bad one failed each request naming it.

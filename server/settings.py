@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -294,6 +295,18 @@ class Settings(BaseModel):
     redaction_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Secret reference of the Ed25519 private key that signs manifests ("": unsigned).
     manifest_signing_key: str = ""
+    #: Secret references of older manifest signing keys' PUBLIC keys, PEM only
+    #: (-----BEGIN PUBLIC KEY-----; bare base64 is refused: 32 bytes of it cannot be told
+    #: from a signing key's private seed, and these keys are published by GetServerInfo),
+    #: accepted for verification only: after a rotation, manifests and chain parents the
+    #: old key signed still verify; new manifests are signed with manifest_signing_key.
+    #: Never list a key that leaked or may have (start its chains again with --mode full).
+    #: Needs manifest_signing_key. SLUICE_MANIFEST_VERIFICATION_KEYS takes them
+    #: comma-separated.
+    manifest_verification_keys: tuple[str, ...] = ()
+    #: The public keys of the two settings above, as the daemon read them at start
+    #: (server/execution/verifying_keys.py read_at_start); None until then.
+    _verifying_keys: tuple[Any, ...] | None = PrivateAttr(default=None)
     #: scrypt work factor (log2 N) for age passphrase encryption.
     age_scrypt_work_factor: int = Field(default=18, ge=10, le=22)
     #: Named storage profiles (credentials by reference) for sources and destinations.
@@ -446,7 +459,7 @@ class Settings(BaseModel):
     def _template_names(cls, value: dict[str, TemplateConfig]) -> dict[str, TemplateConfig]:
         return check_template_names(value)
 
-    @field_validator("backup_recipients", mode="before")
+    @field_validator("backup_recipients", "manifest_verification_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -623,6 +636,35 @@ class Settings(BaseModel):
     @classmethod
     def _is_secret_reference(cls, value: str) -> str:
         return _secret_reference(value)
+
+    def keep_verifying_keys(self, keys: tuple[Any, ...]) -> None:
+        """Keep the verifying keys read at start (verifying_keys.read_at_start)."""
+        self._verifying_keys = keys
+
+    @property
+    def kept_verifying_keys(self) -> tuple[Any, ...] | None:
+        """The verifying keys read at start; None when they were not (read_at_start)."""
+        return self._verifying_keys
+
+    @field_validator("manifest_verification_keys")
+    @classmethod
+    def _are_secret_references(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, reference in enumerate(value):
+            try:
+                _secret_reference(reference)
+            except ValueError as exc:
+                raise ValueError(f"[{position}] {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _verification_keys_beside_a_signing_key(self) -> Settings:
+        if self.manifest_verification_keys and not self.manifest_signing_key:
+            # Without a signing key the daemon checks no signature: they would be ignored.
+            raise ValueError(
+                "manifest_verification_keys needs manifest_signing_key: older keys are "
+                "accepted beside the key this server signs with, never instead of it"
+            )
+        return self
 
     @field_validator("max_chunk_bytes")
     @classmethod
@@ -820,6 +862,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in _REFERENCE_FIELDS:
         if key in raw:
             raw[key] = _relative_reference(base, raw[key])
+    if isinstance(raw.get("manifest_verification_keys"), list):
+        raw["manifest_verification_keys"] = [
+            _relative_reference(base, v) for v in raw["manifest_verification_keys"]
+        ]
     for table in ("secrets", "hash_keys"):
         if isinstance(raw.get(table), dict):
             raw[table] = {k: _relative_reference(base, v) for k, v in raw[table].items()}

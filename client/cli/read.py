@@ -113,10 +113,10 @@ def read_export(
                 uri,
                 keys,
                 public_key=signer,
-                published_key=_published_key,
+                published_keys=_published_keys,
                 # A path or URL read without a server named: no key is known to require
                 # a signature. An export id was resolved by a daemon (the default address
-                # when none is named): that daemon's key is the one to check against.
+                # when none is named): that daemon's keys are the ones to check against.
                 allow_unsigned=allow_unsigned
                 or (cli_state().server is None and bool(ref.manifest_uri)),
             )
@@ -166,12 +166,16 @@ def _public_key(value: str) -> Ed25519PublicKey:
         raise CliError(f"--public-key: {exc}") from None
 
 
-def _published_key() -> str:
+def _published_keys() -> list[str]:
+    """The server's manifest signing key, then the older ones it accepts (none: it signs
+    nothing)."""
     from sluice.client._reader import ExportReadError
 
     try:
         with cli_state().client() as sluice:
-            return sluice.server_info().manifest_signing_public_key
+            info = sluice.server_info()
+        signing = info.manifest_signing_public_key
+        return [signing, *info.manifest_verification_public_keys] if signing else []
     except SluiceError as exc:
         raise ExportReadError(
             f"cannot get the server's manifest signing key ({exc}); pass --public-key"

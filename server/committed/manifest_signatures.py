@@ -1,4 +1,4 @@
-"""Checking a stored manifest against this server's signing key, from storage alone: its
+"""Checking a stored manifest against this server's signing keys, from storage alone: its
 manifest.json.sig verifies over the exact manifest bytes, and the signed manifest is the
 one of the folder it is stored in (a signed manifest copied from another export verifies
 too). Used by the parent check of an increment (chain_signatures) and by `export verify`
@@ -7,10 +7,12 @@ too). Used by the parent check of an increment (chain_signatures) and by `export
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sluice.format.layout import SIGNATURE_NAME, signature_key
-from sluice.format.signatures import SignatureError, SignedByAnotherKey, verify
+from sluice.format.signatures import SignatureError, SignedByAnotherKey, verify_with_any
 from sluice.server.errors import NotFound
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
@@ -27,17 +29,18 @@ def read_signature(sink: Sink, manifest_key: str) -> bytes | None:
 
 
 def signature_problem(
-    sink: Sink, manifest_key: str, raw: bytes, signing_key: Ed25519PublicKey
+    sink: Sink, manifest_key: str, raw: bytes, verifying_keys: Sequence[Ed25519PublicKey]
 ) -> str:
-    """Why the manifest bytes `raw`, stored at `manifest_key`, are not signed by
-    `signing_key`'s pair, as a predicate of the manifest ("": they are). Raises
+    """Why the manifest bytes `raw`, stored at `manifest_key`, are not signed by the
+    pair of one of `verifying_keys` (this server's signing key, then the older ones it
+    accepts), as a predicate of the manifest ("": they are). Raises
     SignedByAnotherKey (a question of which key checks, not proof of an edit) for the
     caller to word."""
     signature = read_signature(sink, manifest_key)
     if signature is None:
         return f"has no {SIGNATURE_NAME}, and this server signs manifests"
     try:
-        verify(raw, signature, signing_key)
+        verify_with_any(raw, signature, verifying_keys)
     except SignedByAnotherKey:
         raise
     except SignatureError as exc:

@@ -15,6 +15,8 @@ of which key checks, not proof of an edit).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sluice.format.manifest import Manifest
@@ -35,21 +37,23 @@ _UNSIGNED_HINT = (
 
 
 def served_manifest(
-    sink: Sink, manifest_key: str, signing_key: Ed25519PublicKey | None
+    sink: Sink, manifest_key: str, verifying_keys: Sequence[Ed25519PublicKey]
 ) -> Manifest:
-    """The manifest stored at `manifest_key`, read once; checked against `signing_key`
-    (the public half of this daemon's manifest_signing_key; None: it signs nothing, and
-    the manifest is served as stored)."""
+    """The manifest stored at `manifest_key`, read once; checked against
+    `verifying_keys` (the public half of this daemon's manifest_signing_key, then the
+    older keys of manifest_verification_keys; none: it signs nothing, and the manifest is
+    served as stored)."""
     raw = read_manifest_bytes(sink, manifest_key)
     manifest = parse_manifest(raw, manifest_key)
-    if signing_key is None:
+    if not verifying_keys:
         return manifest
     name = f"the manifest {manifest_key}"
     try:
-        problem = signature_problem(sink, manifest_key, raw, signing_key)
+        problem = signature_problem(sink, manifest_key, raw, verifying_keys)
     except SignedByAnotherKey as exc:
         raise FailedPrecondition(
-            f"{name}: {exc}; configure the key that signed it to serve its records"
+            f"{name}: {exc}; configure the key that signed it (after a rotation: its "
+            "public key in manifest_verification_keys) to serve its records"
         ) from None
     if problem:
         unsigned = read_signature(sink, manifest_key) is None

@@ -6,7 +6,8 @@ store, so it works on exports made by another daemon."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,8 @@ READ_BLOCK = 8 * 1024 * 1024
 class CorruptChunk:
     path: str
     #: "size", "sha256" or "signature" (manifest.json does not verify under the server's
-    #: signing key: expected is the key's id, actual what is wrong).
+    #: signing key nor an older one it accepts: expected is the id of the accepted key the
+    #: signature names, else the signing key's; actual what is wrong).
     mismatch: str
     expected: str
     actual: str
@@ -61,27 +63,29 @@ class VerifyReport:
 def verify_export(
     sink: Sink,
     manifest_key: str,
-    signing_key: Ed25519PublicKey | None = None,
+    verifying_keys: Sequence[Ed25519PublicKey] = (),
     *,
     allow_unsigned: bool = False,
 ) -> VerifyReport:
     """Check every chunk the manifest lists, and look for objects it does not list. When
-    the server signs manifests (`signing_key`: the public half of its key), the manifest
-    must verify under it (read once: the chunks are checked against the bytes that
-    verified); one that does not is corrupt (path manifest.json, mismatch "signature").
-    With `allow_unsigned`, a manifest without a signature is `unsigned` instead."""
+    the server signs manifests (`verifying_keys`: the public half of its key, then the
+    older ones it accepts; none when it signs nothing), the manifest must verify under
+    one (read once: the chunks are checked against the bytes that verified); one that
+    does not is corrupt (path manifest.json, mismatch "signature"). With
+    `allow_unsigned`, a manifest without a signature is `unsigned` instead."""
     raw = read_manifest_bytes(sink, manifest_key)
     manifest = parse_manifest(raw, manifest_key)
     folder = manifest_key.rpartition("/")[0]
     missing: list[str] = []
     corrupt: list[CorruptChunk] = []
     unsigned = (
-        signing_key is not None and allow_unsigned and read_signature(sink, manifest_key) is None
+        bool(verifying_keys) and allow_unsigned and read_signature(sink, manifest_key) is None
     )
-    if signing_key is not None and not unsigned:
-        problem = _signature_problem(sink, manifest_key, raw, manifest, signing_key)
+    if verifying_keys and not unsigned:
+        problem = _signature_problem(sink, manifest_key, raw, manifest, verifying_keys)
         if problem:
-            corrupt.append(CorruptChunk(MANIFEST_NAME, "signature", key_id(signing_key), problem))
+            expected = _expected_key_id(sink, manifest_key, verifying_keys)
+            corrupt.append(CorruptChunk(MANIFEST_NAME, "signature", expected, problem))
     checked = checked_bytes = 0
     for entry in manifest.stored_entries():
         path = entry.path
@@ -124,13 +128,31 @@ def verify_export(
 
 
 def _signature_problem(
-    sink: Sink, manifest_key: str, raw: bytes, manifest: Manifest, signing_key: Ed25519PublicKey
+    sink: Sink,
+    manifest_key: str,
+    raw: bytes,
+    manifest: Manifest,
+    verifying_keys: Sequence[Ed25519PublicKey],
 ) -> str:
     try:
-        problem = signature_problem(sink, manifest_key, raw, signing_key)
+        problem = signature_problem(sink, manifest_key, raw, verifying_keys)
     except SignedByAnotherKey as exc:
         return str(exc)
     return problem or folder_mismatch(manifest_key, manifest.export_id, manifest.dataset)
+
+
+def _expected_key_id(
+    sink: Sink, manifest_key: str, verifying_keys: Sequence[Ed25519PublicKey]
+) -> str:
+    """The id of the key the manifest should verify under: the one its signature names
+    when this server accepts it (an older key's export after a rotation), else the
+    server's signing key."""
+    accepted = [key_id(key) for key in verifying_keys]
+    try:
+        named = json.loads(read_signature(sink, manifest_key) or b"{}").get("key_id")
+    except (ValueError, AttributeError):  # malformed: the problem says so
+        named = None
+    return named if named in accepted else accepted[0]
 
 
 def _measure(sink: Sink, key: str) -> tuple[int, str]:

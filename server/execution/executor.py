@@ -54,7 +54,7 @@ from sluice.server.execution.run_facts import (
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
 from sluice.server.execution.subject_readme import render_readme, sealed_readme
-from sluice.server.jobs.increment_chains import check_one_increment
+from sluice.server.jobs.increment_chains import chain_tip, check_one_increment
 from sluice.server.jobs.model import ChunkRecord, Job, JobState, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.keyindex.digests import IndexKeys
@@ -122,7 +122,8 @@ def execute(
         chunks = list(context.store.chunks(job.id))
         pinned = pinned_facts(context.store, job.id, chunks)
         offsets_as_utc = pinned is None or pinned.offsets_utc
-        planned = plan_run(job, settings, stop, offsets_as_utc=offsets_as_utc)
+        tip = chain_tip(context.store, job.spec, job.created_by)
+        planned = plan_run(job, settings, stop, offsets_as_utc=offsets_as_utc, chain_tip=tip)
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued
         # export does, while the lease is still held.

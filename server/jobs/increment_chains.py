@@ -15,14 +15,18 @@ after the other, from its parent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.spec import ExportSpec
 from sluice.sinks.locations import LocationRefused, classify, without_credentials
+
+_log = logging.getLogger(__name__)
 
 
 class IncrementRunning(FailedPrecondition):
@@ -60,6 +64,41 @@ def _location(uri: str) -> str:
         return str(Path(location.target).resolve())
     scheme, _, rest = without_credentials(location.target).partition("://")
     return f"{scheme.lower()}://{rest.rstrip('/')}"
+
+
+#: chain_tip reads a creator's exports of a dataset this many at a time, newest first
+#: (the others are of the same dataset name in other destinations)...
+_TIP_PAGE = 100
+#: ... and gives up after this many: the check is then skipped, with a warning.
+_TIP_SCAN_LIMIT = 20_000
+
+
+def chain_tip(store: JobStore, spec: ExportSpec, creator: str) -> ChainTip | None:
+    """The newest SUCCEEDED export of the chain `spec` continues (an increment's; None for
+    any other export, or when the store knows none), for the planner to check that its
+    manifest is still in the destination (committed/chain_tips.py). Paged until found:
+    however many newer exports of the dataset went to other destinations."""
+    if not is_increment(spec) or spec.subject is not None:
+        return None
+    chain = _chain(spec, creator)
+    dataset = spec.destination.dataset
+    last: Job | None = None
+    for _ in range(_TIP_SCAN_LIMIT // _TIP_PAGE):
+        page = store.newest_succeeded(creator, dataset, _TIP_PAGE, after=last)
+        for job in page:
+            if job.spec.subject is None and _chain(job.spec, job.created_by) == chain:
+                return ChainTip(job.id, job.manifest_uri)
+        if len(page) < _TIP_PAGE:
+            return None
+        last = page[-1]
+    _log.warning(
+        "the chain-tip check of an increment of dataset %r by %s was skipped: none of the "
+        "creator's %d newest exports of it is of this destination",
+        dataset,
+        creator,
+        _TIP_SCAN_LIMIT,
+    )
+    return None
 
 
 def check_one_increment(

@@ -83,7 +83,7 @@ from sluice.server.jobs.model import (
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_listener import SignalReceiver
-from sluice.server.jobs.postgres_schema import migrate, schema_status
+from sluice.server.jobs.postgres_schema import SPEC_DATASET, migrate, schema_status
 from sluice.server.jobs.request_keys import stored_request_id
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
@@ -622,6 +622,25 @@ class PostgresJobStore:
             ).fetchone()
             if row is None or not row["fenced"]:
                 raise _refusal(db, job_id, lease)
+
+    def newest_succeeded(
+        self, created_by: str, dataset: str, limit: int, *, after: Job | None = None
+    ) -> Sequence[Job]:
+        # The index jobs_by_creator_dataset holds this very expression: the rows read
+        # are the creator's exports of the dataset, newest first, not all of theirs.
+        values: list[object] = [JobState.SUCCEEDED.value, created_by, dataset]
+        position = ""
+        if after is not None and after.finished_at is not None:
+            position = " AND (finished_at, id) < (%s, %s)"
+            values += [after.finished_at, after.id]
+        with self._conn() as db:
+            rows = db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = %s AND created_by = %s"
+                f" AND {SPEC_DATASET} = %s{position}"
+                " ORDER BY finished_at DESC, id DESC LIMIT %s".encode(),
+                (*values, limit),
+            ).fetchall()
+        return [job_from_row(row, _utc) for row in rows]
 
     def unfinished(self) -> Sequence[Job]:
         with self._conn() as db:

@@ -18,6 +18,10 @@ from sluice.server.jobs.migrations import SchemaStatus, newer_store
 MIGRATION_LOCK: Final = 0x736C_6D69_6772
 MIGRATIONS_TABLE: Final = "sluice_schema_migrations"
 
+#: The dataset of a job's destination, as indexed (jobs_by_creator_dataset) and as the
+#: store's queries must spell it for PostgreSQL to use that index.
+SPEC_DATASET: Final = "(spec_json::jsonb #>> '{destination,dataset}')"
+
 _STEPS: Final[tuple[tuple[str, ...], ...]] = (
     (
         """
@@ -221,6 +225,13 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         "UPDATE jobs SET request_id = created_by || chr(31) || request_id"
         " WHERE request_id IS NOT NULL",
         "ALTER TABLE jobs ENABLE TRIGGER jobs_revision",
+    ),
+    (
+        # Where a chain's newest export is (newest_succeeded, before each increment):
+        # the creator's exports of one dataset, newest first, found without reading
+        # (and parsing the spec of) every export the creator ever made.
+        f"CREATE INDEX jobs_by_creator_dataset ON jobs (created_by, {SPEC_DATASET},"
+        " finished_at DESC, id DESC)",
     ),
 )
 

@@ -116,7 +116,7 @@ from sluice.server.jobs.schedules import (
 )
 from sluice.server.jobs.signals import SignalListener
 from sluice.server.jobs.sqlite_forgetting import empty_wal, forget, forget_unforgotten
-from sluice.server.jobs.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from sluice.server.jobs.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SPEC_DATASET
 from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
@@ -455,6 +455,25 @@ class SQLiteJobStore:
                 "SELECT facts_json FROM run_facts WHERE job_id = ?", (job_id,)
             ).fetchone()
         return None if row is None else str(row[0])
+
+    def newest_succeeded(
+        self, created_by: str, dataset: str, limit: int, *, after: Job | None = None
+    ) -> Sequence[Job]:
+        # The index jobs_by_creator_dataset holds this very expression: the rows read
+        # are the creator's exports of the dataset, newest first, not all of theirs.
+        values: list[object] = [JobState.SUCCEEDED.value, created_by, dataset]
+        position = ""
+        if after is not None and after.finished_at is not None:
+            position = " AND (finished_at, id) < (?, ?)"
+            values += [_timestamp(after.finished_at), after.id]
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? AND created_by = ?"
+                f" AND {SPEC_DATASET} = ?{position}"
+                " ORDER BY finished_at DESC, id DESC LIMIT ?",
+                (*values, limit),
+            ).fetchall()
+        return [job_from_row(row, _optional_time) for row in rows]
 
     def unfinished(self) -> Sequence[Job]:
         with self._read() as db:

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The dataset of a job's destination, as indexed (jobs_by_creator_dataset) and as the
+#: store's queries must spell it for SQLite to use that index.
+SPEC_DATASET: Final = "json_extract(spec_json, '$.destination.dataset')"
+
 # Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how
 # far a database has come. Append only: a released migration is never edited.
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -225,6 +229,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id;
         END
         """,
+    ),
+    (
+        # Where a chain's newest export is (newest_succeeded, before each increment):
+        # the creator's exports of one dataset, newest first, found without reading
+        # (and parsing the spec of) every export the creator ever made.
+        f"CREATE INDEX jobs_by_creator_dataset ON jobs (created_by, {SPEC_DATASET},"
+        " finished_at DESC, id DESC)",
     ),
 )
 

@@ -185,6 +185,17 @@ class JobStore(ScheduleStore, Protocol):
         they were, or one restored from its manifest)."""
         ...
 
+    def newest_succeeded(
+        self, created_by: str, dataset: str, limit: int, *, after: Job | None = None
+    ) -> Sequence[Job]:
+        """Up to `limit` SUCCEEDED exports of `dataset` made by `created_by`, the last to
+        finish first (a DELETED one is not among them), from the one that finished after
+        `after` (the last of the previous page; None: the newest): where the newest
+        committed export of each of that dataset's chains is (the caller compares
+        destinations, increment_chains.chain_tip). Indexed by creator and dataset: the
+        cost is that of the rows returned, not of the creator's whole history."""
+        ...
+
     def unfinished(self) -> Sequence[Job]:
         """Queued and running jobs, oldest first."""
         ...

@@ -3,6 +3,7 @@ source of truth, so this works with an empty job store) and select what is new."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_signatures import verified_latest_export
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
@@ -61,8 +63,10 @@ def plan_increment(
     dataset: str,
     owner: str,
     *,
-    signing_key: Ed25519PublicKey | None = None,
+    verifying_keys: Sequence[Ed25519PublicKey] = (),
     parent: CommittedExport | None = None,
+    chain_tip: ChainTip | None = None,
+    export_id: str = "",
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -71,9 +75,14 @@ def plan_increment(
     and with options this caller did not choose: continuing it would send wrong changes
     (tombstones for rows it never had, rows skipped under its watermark) and carry its
     keys and watermark into this export. In a signed chain, or on a server that signs
-    (`signing_key`: the public half of its manifest_signing_key), the parent is used only
-    once its signature verified (committed/chain_signatures.py). `parent`, when given, is
-    that parent, found and verified already (planned again under other column types)."""
+    (`verifying_keys`: the public half of its manifest_signing_key, then the older keys it
+    accepts; none when it signs nothing), the parent is used only once its signature
+    verified (committed/chain_signatures.py). `parent`, when given, is that parent,
+    found and verified already (planned again under other column types). `chain_tip`:
+    the chain's newest export as the job store knows it, whose manifest must still be
+    there (committed/chain_tips.py: DATA_LOSS otherwise). `export_id`: this export's,
+    whose own manifest (committed by a run cut short before the job store heard of it)
+    is never its parent."""
     mode = spec.mode or "full"
     if mode not in MODES:
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
@@ -94,7 +103,7 @@ def plan_increment(
             "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
     if parent is None:
-        parent = verified_latest_export(sink, dataset, owner, signing_key)
+        parent = verified_latest_export(sink, dataset, owner, verifying_keys, chain_tip, export_id)
     if not spec.cursor:
         if spec.lookback_seconds:
             raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")

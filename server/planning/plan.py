@@ -16,8 +16,9 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
@@ -159,6 +160,7 @@ def build_plan(
     owner: str,
     source_name: str = "",
     offsets_as_utc: bool = True,
+    chain_tip: ChainTip | None = None,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
@@ -167,7 +169,9 @@ def build_plan(
     that no caller continues the server's chain by forgetting it. `source_name`: the
     named source a spec already resolved reads (a subject package's part), whose errors
     name it rather than its location. `offsets_as_utc` False: the run resumes an export
-    whose first run read fixed-offset zones the former way (offset_zones.former_zones)."""
+    whose first run read fixed-offset zones the former way (offset_zones.former_zones).
+    `chain_tip`: an increment's chain's newest export as the job store knows it
+    (increment_chains.chain_tip), whose manifest must still be in the destination."""
     check_template_fits(spec, settings)
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
@@ -227,7 +231,14 @@ def build_plan(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
     increment = _plan_increment(
-        spec, source_schema, destination, destination_profile, owner, settings
+        spec,
+        source_schema,
+        destination,
+        destination_profile,
+        owner,
+        settings,
+        export_id,
+        chain_tip=chain_tip,
     )
     kept = _parent_zones(offsets, source_schema, increment, export_id)
     if kept:
@@ -242,6 +253,7 @@ def build_plan(
             destination_profile,
             owner,
             settings,
+            export_id,
             parent=increment.parent,
         )
     source, source_schema, increment = push_down_increment(
@@ -445,14 +457,18 @@ def _plan_increment(
     profile: S3Profile | AzureProfile | None,
     owner: str,
     settings: Settings,
+    export_id: str,
     parent: CommittedExport | None = None,
+    chain_tip: ChainTip | None = None,
 ) -> IncrementPlan:
-    """The increment; `parent`, when given, the parent already found and verified."""
+    """The increment of export `export_id`; `parent`, when given, the parent already
+    found and verified; `chain_tip` the chain's newest export as the job store knows it."""
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
-    # The parent of a chain this server signs is checked with its own key.
-    signer = load_signer(settings.manifest_signing_key)
+    # The parent of a chain this server signs is checked with its own key (or an older
+    # one it still accepts).
+    keys = verifying_keys(settings)
     with storage_errors():
         sink = open_sink(destination, profile=profile)
         return plan_increment(
@@ -461,8 +477,10 @@ def _plan_increment(
             sink,
             spec.destination.dataset,
             owner,
-            signing_key=signer.public_key if signer is not None else None,
+            verifying_keys=keys,
             parent=parent,
+            chain_tip=chain_tip,
+            export_id=export_id,
         )
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import (
     DataDependentArgument,
     FailedPrecondition,
@@ -101,14 +102,21 @@ def build_export_plan(
     *,
     owner: str,
     offsets_as_utc: bool = True,
+    chain_tip: ChainTip | None = None,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
     `check_files` sees the files each source expands to before any is read; `owner` is
     the export's creator, whose chain an incremental export continues; `offsets_as_utc`
-    as build_plan's (a package reads them as UTC)."""
+    as build_plan's (a package reads them as UTC), and `chain_tip` (an increment's)."""
     if spec.subject is None:
         return build_plan(
-            spec, settings, export_id, check_files, owner=owner, offsets_as_utc=offsets_as_utc
+            spec,
+            settings,
+            export_id,
+            check_files,
+            owner=owner,
+            offsets_as_utc=offsets_as_utc,
+            chain_tip=chain_tip,
         )
     return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 

@@ -388,6 +388,7 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
         version=info.version,
         manifest_signing_public_key=info.signing_public_key,
         manifest_signing_key_id=info.signing_key_id,
+        manifest_verification_public_keys=info.verification_public_keys,
         formats=info.formats,
         compressions=info.compressions,
         encryption_schemes=info.encryption_schemes,

@@ -45,7 +45,7 @@ from sluice.server.errors import (
 )
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.execution.run_facts import increments_on
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
@@ -164,12 +164,9 @@ class ExportAdmin:
         too (`allow_unsigned`: a manifest without one is reported unsigned, not corrupt)."""
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal, profile=profile)
-        signer = load_signer(self._settings.manifest_signing_key)
+        keys = verifying_keys(self._settings)
         return verify_export(
-            location.sink,
-            location.manifest_key,
-            signer.public_key if signer else None,
-            allow_unsigned=allow_unsigned,
+            location.sink, location.manifest_key, keys, allow_unsigned=allow_unsigned
         )
 
     def diff(
@@ -194,11 +191,10 @@ class ExportAdmin:
 
     def manifest(self, location: ExportLocation) -> Manifest:
         """The manifest whose records are served (Flight reads, diffs): checked against
-        this daemon's signing key when it signs (committed/served_manifests.py)."""
-        signer = load_signer(self._settings.manifest_signing_key)
-        return served_manifest(
-            location.sink, location.manifest_key, signer.public_key if signer else None
-        )
+        this daemon's signing key, or an older one it accepts, when it signs
+        (committed/served_manifests.py)."""
+        keys = verifying_keys(self._settings)
+        return served_manifest(location.sink, location.manifest_key, keys)
 
     def _creator(self, location: ExportLocation) -> str | None:
         """Who made the export at `location`; None when it has no manifest. Not checked

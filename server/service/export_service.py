@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -18,7 +19,7 @@ from sluice.server.errors import (
     PermissionDenied,
     RequestIdInUse,
 )
-from sluice.server.jobs.increment_chains import check_one_increment
+from sluice.server.jobs.increment_chains import chain_tip, check_one_increment
 from sluice.server.jobs.model import (
     RESUMABLE_STATES,
     Job,
@@ -88,13 +89,17 @@ def plan_export(
     check_files: Callable[[Sequence[str]], None] | None = None,
     *,
     owner: str,
+    chain_tip: ChainTip | None = None,
 ) -> ExportPlan | PackagePlan:
     """Check a request as CreateExport does, notify targets included, and plan it; a
     schedule is checked with this too, so a tick cannot fail on what creation could
-    have said (InvalidArgument naming the first bad field)."""
+    have said (InvalidArgument naming the first bad field). `chain_tip`: an increment's
+    chain's newest export as the job store knows it (increment_chains.chain_tip)."""
     check_notify(spec.notify, settings)
     try:
-        return build_export_plan(spec, settings, export_id, check_files, owner=owner)
+        return build_export_plan(
+            spec, settings, export_id, check_files, owner=owner, chain_tip=chain_tip
+        )
     except InvalidArgument as exc:
         if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
             raise named_source_error(spec.source.name, exc, spec.source) from None
@@ -207,6 +212,7 @@ class ExportService:
             export_id,
             lambda files: check_source_files(principal, files, "spec.source.uri"),
             owner=principal.name,
+            chain_tip=chain_tip(self._store, spec, principal.name),
         )
         # A package of "every source with a subject_column" is stored with the sources it
         # was planned with: a run resumed after the config changed reads the same ones.

@@ -1,5 +1,6 @@
-"""What GetServerInfo tells callers: version, supported stages, and the public key that
-verifies this server's manifest signatures (so readers need no out-of-band key)."""
+"""What GetServerInfo tells callers: version, supported stages, and the public keys that
+verify this server's manifest signatures (its signing key's, and the older ones it
+accepts), so readers need no out-of-band key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from sluice.format.signatures import key_id, public_key_pem
-from sluice.server.execution.signing import load_signer
+from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.pipeline.compressors import COMPRESSORS
 from sluice.server.pipeline.encoders import ENCODERS
 from sluice.server.planning.encryption import ZIP_AES_SCHEME
@@ -32,16 +33,19 @@ class ServerInfo:
     principal: str = ""
     #: This daemon's name among the replicas sharing its job store.
     replica_id: str = ""
+    #: PEMs of the older keys it accepts signatures from, for verification only.
+    verification_public_keys: tuple[str, ...] = ()
 
 
 def describe_server(
     settings: Settings, tls_not_after: datetime | None = None, principal: str = ""
 ) -> ServerInfo:
-    signer = load_signer(settings.manifest_signing_key)
+    keys = verifying_keys(settings)
     return ServerInfo(
         version=daemon_version(),
-        signing_public_key=public_key_pem(signer.public_key) if signer else "",
-        signing_key_id=key_id(signer.public_key) if signer else "",
+        signing_public_key=public_key_pem(keys[0]) if keys else "",
+        signing_key_id=key_id(keys[0]) if keys else "",
+        verification_public_keys=tuple(public_key_pem(key) for key in keys[1:]),
         formats=tuple(sorted(ENCODERS)),
         compressions=tuple(sorted(COMPRESSORS)),
         encryption_schemes=("age", ZIP_AES_SCHEME),

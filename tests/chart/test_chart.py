@@ -293,6 +293,10 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
     ("config", "setting"),
     [
         ({"manifest_signing_key": "plainsecret"}, "config.manifest_signing_key"),
+        (
+            {"manifest_verification_keys": ["file:/etc/k.pub.pem", "plainsecret"]},
+            "config.manifest_verification_keys[1]",
+        ),
         # Pasted after the scheme: no variable is named so, no pod path is relative.
         ({"manifest_signing_key": "env:hunter2+Zm9v/PASTED=="}, "config.manifest_signing_key"),
         ({"content_digest_key": "file:hunter2+Zm9v/PASTED=="}, "config.content_digest_key"),
@@ -342,6 +346,14 @@ def test_a_secret_given_by_value_is_refused_naming_the_setting(
     # References are what the chart expects (rawfile: too).
     render({"config": {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}})
     render({"config": {"content_digest_key": "rawfile:/etc/sluice/keys/content-digest.key"}})
+
+
+def test_verification_keys_render_into_the_config() -> None:
+    """Older signing keys (by reference to their public keys) reach sluice.toml as a list."""
+    keys = ["file:/etc/sluice/keys/old.pub.pem", "env:SLUICE_OLDER_KEY"]
+    config = {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}
+    rendered = render({"config": {**config, "manifest_verification_keys": keys}})
+    assert _config(rendered)["manifest_verification_keys"] == keys
 
 
 @pytest.mark.parametrize(

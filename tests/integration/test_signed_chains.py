@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client import ExportClient, ExportFailedError, SluiceError
-from sluice.format.signatures import signature_document
+from sluice.format.signatures import key_id, signature_document
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration import keyed_sync as scenario
@@ -483,7 +483,10 @@ def test_a_signing_daemon_serves_records_and_diffs_only_of_a_verified_manifest(
         assert {code for code, _ in errors} == {"FAILED_PRECONDITION"}, errors
         assert all(
             message.startswith(f"{where}: ")
-            and message.endswith("; configure the key that signed it to serve its records")
+            and message.endswith(
+                "; configure the key that signed it (after a rotation: its public key in "
+                "manifest_verification_keys) to serve its records"
+            )
             for _, message in errors
         ), errors
 
@@ -495,6 +498,96 @@ def test_a_signing_daemon_serves_records_and_diffs_only_of_a_verified_manifest(
             served = pa.Table.from_batches(list(client.read(export.id)))
         assert served.num_rows == sum(c["records"] for c in json.loads(signed)["chunks"])
         assert 99999 not in served.column("amount").to_pylist()
+    finally:
+        next(buckets, None)
+
+
+def _new_seed_file(path: Path) -> Ed25519PrivateKey:
+    """A fresh signing key, written to `path` as manifest_signing_key reads it."""
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    path.write_bytes(base64.b64encode(seed) + b"\n")
+    return key
+
+
+def _public_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_a_rotated_key_keeps_verifying_what_it_signed(tmp_path: Path) -> None:
+    """Key rotation: the daemon signs with a new key and keeps the old key's PUBLIC half
+    in manifest_verification_keys. The chain the old key signed continues (its parent
+    verifies under the old key), the new increment is signed with the new key only, and
+    `export verify` and `export read --server` accept the old export. Without the old key
+    listed, the chain is refused as before (FAILED_PRECONDITION, nothing written), and so
+    are Flight DoGet and the diffs of the old export; listed, they serve it."""
+    settings = _signing_settings(tmp_path)
+    old = Ed25519PrivateKey.from_private_bytes(
+        base64.b64decode((tmp_path / "sign.key").read_bytes())
+    )
+    (tmp_path / "old.pub.pem").write_bytes(_public_pem(old))
+    new = _new_seed_file(tmp_path / "new.key")
+    rotated = {**settings, "manifest_signing_key": f"file:{tmp_path / 'new.key'}"}
+    buckets = _local(tmp_path, settings)
+    bucket = next(buckets)
+    try:
+        source = bucket.daemon.sources / "items.parquet"
+        scenario.day1().write_parquet(source)
+        day1 = _sync(bucket, "full")
+        scenario.day2().write_parquet(source)
+
+        _restart(bucket.daemon, rotated)
+        error = _refused(bucket)
+        assert error.code == "FAILED_PRECONDITION", error
+        assert "after a rotation: its public key in manifest_verification_keys" in str(error)
+        served = _served_errors(bucket, day1.id, day1.id)
+        assert {code for code, _ in served} == {"FAILED_PRECONDITION"}, served
+
+        _restart(
+            bucket.daemon,
+            {**rotated, "manifest_verification_keys": [f"file:{tmp_path / 'old.pub.pem'}"]},
+        )
+        with ExportClient(bucket.daemon.address) as client:
+            info = client.server_info()
+        assert info.manifest_signing_public_key.encode() == _public_pem(new)
+        assert [k.encode() for k in info.manifest_verification_public_keys] == [_public_pem(old)]
+        # Read at start, and only then: the key file gone afterwards changes nothing
+        # (GetServerInfo, verify, reads and the increment's parent check below).
+        (tmp_path / "old.pub.pem").unlink()
+        with ExportClient(bucket.daemon.address) as client:
+            again = client.server_info()
+        assert list(again.manifest_verification_public_keys) == list(
+            info.manifest_verification_public_keys
+        )
+
+        assert _verified(bucket, day1.id) == []
+        out = tmp_path / "day1.jsonl"
+        read = run_cli(bucket.daemon, "export", "read", day1.id, "-o", str(out), timeout=300)
+        assert read.returncode == 0, read
+        assert len(out.read_text().splitlines()) == 300
+
+        day2 = _sync(bucket, "incremental")
+        stored = bucket.objects()
+        continued = json.loads(stored[f"items/{day2.id}/manifest.json"])
+        assert continued["parent_export_id"] == day1.id
+        assert continued["incremental"]["changes"] == {
+            "inserted": 2, "updated": 3, "deleted": 2, "unchanged": 295
+        }  # fmt: skip
+        signature = json.loads(stored[f"items/{day2.id}/manifest.json.sig"])
+        assert signature["key_id"] == key_id(new.public_key())
+        new.public_key().verify(
+            base64.b64decode(signature["signature"]), stored[f"items/{day2.id}/manifest.json"]
+        )
+        assert _verified(bucket, day2.id) == []
+        # Flight DoGet and the diffs serve the old key's export beside the new key's.
+        assert _served_errors(bucket, day1.id, day2.id) == []
+        with ExportClient(bucket.daemon.address) as client:
+            assert pa.Table.from_batches(list(client.read(day1.id))).num_rows == 300
+            assert client.diff(day1.id, day2.id).base_export_id == day1.id
     finally:
         next(buckets, None)
 
@@ -515,3 +608,49 @@ def _served_errors(bucket: Bucket, export_id: str, other_id: str) -> list[tuple[
             except SluiceError as exc:
                 errors.append((exc.code, exc.message))
     return errors
+
+
+def test_a_verification_key_must_be_a_readable_public_key(tmp_path: Path) -> None:
+    """The daemon refuses to start with a verification key it cannot use, naming the
+    setting and the entry, never the key: a private key (a key kept to verify must not
+    be able to sign), a signing key's base64 seed file (never taken for a raw public
+    key, which would publish it), one that cannot be read, one without
+    manifest_signing_key."""
+    settings = _signing_settings(tmp_path)
+    old = _new_seed_file(tmp_path / "old.key")
+    private_pem = old.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "old.pem").write_bytes(private_pem)
+    (tmp_path / "old.pub.pem").write_bytes(_public_pem(old))
+    (tmp_path / "garbled.pem").write_bytes(_public_pem(old)[:60] + b"\n")
+    daemon = Daemon(root=tmp_path / "d", settings=settings)
+    cases = {
+        f"file:{tmp_path / 'old.pem'}": "manifest_verification_keys[1] is a private key",
+        # The retired signing key's own file (base64 of its 32-byte seed): taken for a raw
+        # public key, GetServerInfo would publish the private key.
+        f"file:{tmp_path / 'old.key'}": "manifest_verification_keys[1] is no PEM public key "
+        "(-----BEGIN PUBLIC KEY-----): a 32-byte base64 value cannot be told from a "
+        "private seed; give the PEM public key",
+        f"file:{tmp_path / 'missing.pem'}": "manifest_verification_keys[1] is unusable: ",
+        f"file:{tmp_path / 'garbled.pem'}": "manifest_verification_keys[1] is unusable: not "
+        "an Ed25519 public key",
+    }
+    for reference, expected in cases.items():
+        daemon.settings = {
+            **settings,
+            "manifest_verification_keys": [f"file:{tmp_path / 'old.pub.pem'}", reference],
+        }
+        refused = daemon.serve_refused(timeout=180)
+        assert refused.returncode != 0, refused
+        assert expected in refused.stderr, refused.stderr
+        for secret in (private_pem.decode().splitlines()[1], (tmp_path / "old.key").read_text()):
+            assert secret.strip() not in refused.stderr + refused.stdout
+    unsigned = {k: v for k, v in settings.items() if k != "manifest_signing_key"}
+    daemon.settings = {
+        **unsigned,
+        "manifest_verification_keys": [f"file:{tmp_path / 'old.pub.pem'}"],
+    }
+    refused = daemon.serve_refused(timeout=180)
+    assert refused.returncode != 0, refused
+    assert "manifest_verification_keys needs manifest_signing_key" in refused.stderr, refused

@@ -47,7 +47,7 @@ def test_a_signed_manifest_of_another_folder_names_what_differs(
 ) -> None:
     _put(tmp_path, "events/A", export_id=export_id, dataset=dataset)
     with pytest.raises(DataLoss) as refused:
-        verified_latest_export(LocalSink(tmp_path), "events", "", _SIGNER.public_key)
+        verified_latest_export(LocalSink(tmp_path), "events", "", (_SIGNER.public_key,))
     # The listing names the export as its (unchecked) manifest does.
     assert str(refused.value) == (
         f"the parent export {export_id} (events/A/manifest.json) {problem}"
@@ -56,5 +56,5 @@ def test_a_signed_manifest_of_another_folder_names_what_differs(
 
 def test_the_manifest_of_its_own_folder_is_the_parent(tmp_path: Path) -> None:
     _put(tmp_path, "events/A", export_id="A", dataset="events")
-    parent = verified_latest_export(LocalSink(tmp_path), "events", "", _SIGNER.public_key)
+    parent = verified_latest_export(LocalSink(tmp_path), "events", "", (_SIGNER.public_key,))
     assert parent is not None and (parent.export_id, parent.signed) == ("A", True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from sluice.server.committed.chain_tips import ChainTip
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -41,11 +42,13 @@ from sluice.server.jobs import (
     SQLiteJobStore,
     postgres_forgetting,
 )
+from sluice.server.jobs.increment_chains import chain_tip
 from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.rows import FORGOTTEN_ERROR
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
+from sluice.server.jobs.sqlite_schema import SPEC_DATASET as SQLITE_SPEC_DATASET
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
@@ -346,6 +349,58 @@ class JobStoreContract:
         assert store.create(increment("x1", "alice", destination="file:///elsewhere"))[1]
         store.transition("i1", {Q}, C)
         assert store.create(increment("i3", "alice", destination="file:///exports"))[1]
+
+    def test_the_newest_succeeded_exports_of_a_dataset_come_last_finished_first(
+        self, store: JobStore
+    ) -> None:
+        # Where a chain's newest committed export is (increment_chains.chain_tip): only
+        # SUCCEEDED ones of the creator and dataset, a DELETED one left out.
+        for job_id in ("a", "b", "f"):
+            store.create(increment(job_id, "alice"))
+            store.transition(job_id, {Q}, R)
+            store.transition(job_id, {R}, S)
+        store.mark_deleted("f", {S})
+        store.create(replace(new_job("c"), created_by="alice"))
+        store.transition("c", {Q}, R)
+        store.create(increment("d", "bob"))
+        store.create(increment("e", "alice", dataset="orders"))
+        for job_id in ("d", "e"):
+            store.transition(job_id, {Q}, R)
+            store.transition(job_id, {R}, S)
+        assert [j.id for j in store.newest_succeeded("alice", "users", 10)] == ["b", "a"]
+        assert [j.id for j in store.newest_succeeded("alice", "users", 1)] == ["b"]
+        assert store.newest_succeeded("carol", "users", 10) == []
+        # The chain's: its destination however spelt, not another destination's.
+        store.create(increment("x", "alice", destination="file:///elsewhere"))
+        store.transition("x", {Q}, R)
+        store.transition("x", {R}, S, manifest_uri="file:///elsewhere/users/x/manifest.json")
+        tip = chain_tip(store, increment("n", "alice", destination="/exports/").spec, "alice")
+        assert tip is not None and tip.export_id == "b"
+        full = replace(increment("n", "alice").spec, incremental=IncrementalSpec(mode="full"))
+        assert chain_tip(store, full, "alice") is None
+
+    def test_the_chain_tip_is_found_behind_many_exports_to_other_destinations(
+        self, store: JobStore
+    ) -> None:
+        # newest_succeeded filters by creator and dataset, not destination: the chain's
+        # tip may lie behind any number of newer exports of the dataset elsewhere, and
+        # chain_tip pages (after=) until it finds it.
+        def succeed(job: NewJob) -> None:
+            store.create(job)
+            store.transition(job.id, {Q}, R)
+            uri = f"{job.spec.destination.uri}/users/{job.id}/manifest.json"
+            store.transition(job.id, {R}, S, manifest_uri=uri)
+
+        succeed(increment("tip", "alice", destination="file:///exports"))
+        for n in range(230):
+            succeed(increment(f"t{n:03}", "alice", destination=f"file:///tenants/{n}"))
+        tip = chain_tip(store, increment("n", "alice", destination="file:///exports").spec, "alice")
+        assert tip == ChainTip("tip", "file:///exports/users/tip/manifest.json")
+        first = store.newest_succeeded("alice", "users", 100)
+        second = store.newest_succeeded("alice", "users", 100, after=first[-1])
+        rest = store.newest_succeeded("alice", "users", 100, after=second[-1])
+        ids = [j.id for j in (*first, *second, *rest)]
+        assert ids == [f"t{n:03}" for n in reversed(range(230))] + ["tip"]
 
     def test_concurrent_increments_of_one_chain_make_one_export(self, store: JobStore) -> None:
         created, refused = self._race_increments([store] * 8)
@@ -1517,6 +1572,28 @@ class TestSQLiteFileJobStore(JobStoreContract):
             assert reopened.claim("replica-a", 30, 2) is None  # bob at two
         finally:
             reopened.close()
+
+    def test_the_newest_succeeded_of_a_dataset_are_read_by_index(self, tmp_path: Path) -> None:
+        # Before each increment (chain_tip): the creator's exports of the dataset are
+        # found through jobs_by_creator_dataset, not by parsing the spec of every export
+        # the creator ever made.
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        SQLiteJobStore(path).close()
+        db = sqlite3.connect(path)
+        try:
+            plan = db.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE state = ? AND created_by = ?"
+                f" AND {SQLITE_SPEC_DATASET} = ? AND (finished_at, id) < (?, ?)"
+                " ORDER BY finished_at DESC, id DESC LIMIT 100",
+                ("succeeded", "alice", "users", "9", "z"),
+            ).fetchall()
+        finally:
+            db.close()
+        details = " ".join(str(row[-1]) for row in plan)
+        assert "USING INDEX jobs_by_creator_dataset" in details, details
+        assert "TEMP B-TREE" not in details, details
 
     def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
         # Not only the rows: SQLite keeps freed bytes in its pages and old page versions

@@ -386,6 +386,40 @@ def test_a_secret_given_in_place_of_a_reference_is_refused_without_echo() -> Non
     assert "hunter2" not in str(raised.value)
 
 
+def test_verification_keys_are_references_in_the_file_and_the_environment(
+    tmp_path: Path,
+) -> None:
+    """manifest_verification_keys: references, relative files relative to the config
+    file, comma-separated in SLUICE_MANIFEST_VERIFICATION_KEYS; a value in place of a
+    reference is refused naming its position, never echoed."""
+    etc = tmp_path / "etc"
+    path = _config(
+        etc,
+        'manifest_signing_key = "file:/abs/signing.pem"\n'
+        'manifest_verification_keys = ["file:old.pub.pem", "env:SLUICE_OLDER"]\n',
+    )
+    (etc / "old.pub.pem").write_text("a public key")
+    settings = load_settings(path, environ={})
+    assert settings.manifest_verification_keys == (
+        f"file:{etc / 'old.pub.pem'}",
+        "env:SLUICE_OLDER",
+    )
+    environ = {
+        "SLUICE_MANIFEST_SIGNING_KEY": "env:SIGNING",
+        "SLUICE_MANIFEST_VERIFICATION_KEYS": "file:/keys/a.pub.pem, env:SLUICE_B",
+    }
+    settings = load_settings(None, environ=environ)
+    assert settings.manifest_verification_keys == ("file:/keys/a.pub.pem", "env:SLUICE_B")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            None,
+            {"manifest_signing_key": "env:K", "manifest_verification_keys": ["env:A", "hunter2"]},
+            environ={},
+        )
+    assert "manifest_verification_keys" in str(raised.value) and "[1]" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
 def test_home_is_expanded_in_configured_paths(tmp_path: Path) -> None:
     settings = load_settings(
         None, {"state_dir": "~/state", "allowed_roots": ["~/exports"]}, environ={}

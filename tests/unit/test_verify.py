@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client.demo_data import generate
+from sluice.format.layout import signature_key
+from sluice.format.signatures import key_id, signature_document
 from sluice.server.committed.verify import verify_export
 from sluice.server.errors import DataLoss, NotFound
 from sluice.sinks import LocalSink, MemorySink
@@ -85,3 +88,33 @@ def test_temporary_files_in_the_export_folder_are_reported(tmp_path: Path) -> No
     assert not report.ok
     assert report.temporaries == ("part-000003.jsonl.zst.sluice-tmp-0badf00d",)
     assert (report.missing, report.corrupt, report.extra) == ((), (), ())
+
+
+def test_a_failing_signature_of_an_older_key_names_that_key(tmp_path: Path) -> None:
+    """After a rotation, an old key's manifest that fails its check is reported against
+    the key its signature names (an accepted one), not the current signing key."""
+    sink = LocalSink(tmp_path / "out")
+    key = _export(tmp_path, sink)
+    new, old = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    manifest = tmp_path / "out" / key
+    raw = manifest.read_bytes()
+    (tmp_path / "out" / signature_key(key)).write_bytes(
+        signature_document(old.public_key(), old.sign(raw))
+    )
+    keys = (new.public_key(), old.public_key())
+    assert verify_export(sink, key, keys).ok
+    manifest.write_bytes(raw.replace(b'"exp-1"', b'"exp-1" '))  # edited after signing
+    report = verify_export(sink, key, keys)
+    assert [(c.path, c.mismatch, c.expected) for c in report.corrupt] == [
+        ("manifest.json", "signature", key_id(old.public_key()))
+    ]
+    # A key it does not accept is named as such; expected stays the signing key's.
+    stranger = Ed25519PrivateKey.generate()
+    (tmp_path / "out" / signature_key(key)).write_bytes(
+        signature_document(stranger.public_key(), stranger.sign(raw))
+    )
+    report = verify_export(sink, key, keys)
+    assert [(c.mismatch, c.expected) for c in report.corrupt] == [
+        ("signature", key_id(new.public_key()))
+    ]
+    assert key_id(stranger.public_key()) in report.corrupt[0].actual

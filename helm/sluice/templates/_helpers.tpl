@@ -173,6 +173,9 @@ after the scheme is refused too. The message names the setting, never its value.
 {{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" "job_store_password_ref" }}
 {{- if hasKey $ $key }}{{- $_ := set $refs (printf "config.%s" $key) (index $ $key) }}{{- end }}
 {{- end }}
+{{- range $i, $value := (index $ "manifest_verification_keys" | default list) }}
+{{- $_ := set $refs (printf "config.manifest_verification_keys[%d]" $i) $value }}
+{{- end }}
 {{- range $table := list "secrets" "hash_keys" }}
 {{- range $name, $value := (index $ $table | default dict) }}
 {{- $_ := set $refs (printf "config.%s.%s" $table $name) $value }}

@@ -23,8 +23,9 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -74,7 +75,7 @@ def load_public_key(text: str) -> Ed25519PublicKey:
                 raise SignatureError("the public key is not an Ed25519 key")
             return key
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(data, validate=True))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, UnsupportedAlgorithm) as exc:
         if isinstance(exc, SignatureError):
             raise
         raise SignatureError("not an Ed25519 public key (PEM or base64 of 32 bytes)") from None
@@ -82,6 +83,15 @@ def load_public_key(text: str) -> Ed25519PublicKey:
 
 def verify(manifest_bytes: bytes, signature_file: bytes, public_key: Ed25519PublicKey) -> None:
     """Raise SignatureError unless `signature_file` signs these exact manifest bytes."""
+    verify_with_any(manifest_bytes, signature_file, (public_key,))
+
+
+def verify_with_any(
+    manifest_bytes: bytes, signature_file: bytes, public_keys: Sequence[Ed25519PublicKey]
+) -> None:
+    """Raise SignatureError unless `signature_file` signs these exact manifest bytes with
+    one of `public_keys` (a server's signing key and the older ones it still accepts):
+    the one its key_id names. SignedByAnotherKey when it names none of them."""
     try:
         document = json.loads(signature_file)
         if document.get("format") != SIGNATURE_FORMAT or document.get("algorithm") != ALGORITHM:
@@ -91,11 +101,16 @@ def verify(manifest_bytes: bytes, signature_file: bytes, public_key: Ed25519Publ
         if isinstance(exc, SignatureError):
             raise
         raise SignatureError(f"malformed {SIGNATURE_NAME}") from None
-    if document.get("key_id") not in (None, key_id(public_key)):
-        raise SignedByAnotherKey(
-            f"the manifest was signed by key {document.get('key_id')}, not {key_id(public_key)}"
-        )
-    try:
-        public_key.verify(signature, manifest_bytes)
-    except InvalidSignature:
-        raise SignatureError("the manifest signature does not verify (manifest edited?)") from None
+    named = document.get("key_id")
+    candidates = [key for key in public_keys if named in (None, key_id(key))]
+    if not candidates:
+        known = [key_id(key) for key in public_keys]
+        accepted = known[0] if len(known) == 1 else f"any of {', '.join(known)}"
+        raise SignedByAnotherKey(f"the manifest was signed by key {named}, not {accepted}")
+    for key in candidates:
+        try:
+            key.verify(signature, manifest_bytes)
+            return
+        except InvalidSignature:
+            continue
+    raise SignatureError("the manifest signature does not verify (manifest edited?)")

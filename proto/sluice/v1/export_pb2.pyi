@@ -1117,6 +1117,7 @@ class ServerInfo(_message.Message):
     JOB_STORE_FIELD_NUMBER: _builtins.int
     REPLICA_ID_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
+    MANIFEST_VERIFICATION_PUBLIC_KEYS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version."""
     manifest_signing_public_key: _builtins.str
@@ -1154,6 +1155,14 @@ class ServerInfo(_message.Message):
         to new connections without a restart, and this follows them.
         """
 
+    @_builtins.property
+    def manifest_verification_public_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """PEM (SubjectPublicKeyInfo) of the older keys this server still accepts manifest
+        signatures from, for verification only (the `manifest_verification_keys` setting:
+        keys rotated out); it signs with manifest_signing_public_key alone. A reader
+        accepts a manifest.json.sig from any of these or that one.
+        """
+
     def __init__(
         self,
         *,
@@ -1167,10 +1176,11 @@ class ServerInfo(_message.Message):
         job_store: _builtins.str = ...,
         replica_id: _builtins.str = ...,
         principal: _builtins.str = ...,
+        manifest_verification_public_keys: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tls_certificate_not_after", b"tls_certificate_not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "job_store", b"job_store", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "principal", b"principal", "replica_id", b"replica_id", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "job_store", b"job_store", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "manifest_verification_public_keys", b"manifest_verification_public_keys", "principal", b"principal", "replica_id", b"replica_id", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
