@@ -89,6 +89,8 @@ HEADER_PAIRS = [
         "[('Authorization', 'Digest username=\"bob\", response=\"6629fae4\"'), ('Host', 'h')]",
         "[('Authorization', 'Digest [SECRET_VALUE]'), ('Host', 'h')]",
     ),
+    # Spaces around the cookie's "=" (session 33's review: left in clear).
+    ("[('Cookie', 'sid = abc123secret')]", "[('Cookie', 'sid = [SECRET_VALUE]')]"),
     # A header set by a call (Go, JavaScript).
     (
         'req.Header.Set("Authorization", "Bearer 9944b09")',
@@ -123,6 +125,39 @@ SCHEMELESS_AUTHORIZATION = [
         '{"m": "GET /\\nAuthorization: [SECRET_VALUE]\\nHost: x"}',
     ),
     ("X-Authorization: 0123456789abcdef", "X-Authorization: [SECRET_VALUE]"),
+    # A Python string's prefix before the value's quote (session 33's review: left in
+    # clear).
+    (
+        "{'Authorization': b'9f8e7d6c5b4a39281706f5e4d3c2b1a0'}",
+        "{'Authorization': b'[SECRET_VALUE]'}",
+    ),
+    (
+        "{b'authorization': b'9f8e7d6c5b4a39281706f5e4d3c2b1a0'}",
+        "{b'authorization': b'[SECRET_VALUE]'}",
+    ),
+    ("authorization = rb'9f8e7d6c5b4a3928'", "authorization = rb'[SECRET_VALUE]'"),
+    # Where a header starts: a quote, an indent, a log line's prefix, curl -v's ">"; an
+    # assignment after any word; after a word, a token of 16 characters or more.
+    (
+        'curl -H "Authorization: 9f8e7d6c5b4a3928" https://x',
+        'curl -H "Authorization: [SECRET_VALUE]" https://x',
+    ),
+    ("  Authorization: 9f8e7d6c5b4a3928", "  Authorization: [SECRET_VALUE]"),
+    ("headers: Authorization: 9f8e7d6c5b4a3928", "headers: Authorization: [SECRET_VALUE]"),
+    (
+        "2024-01-01 10:00:00,123 [INFO] Authorization: 9f8e7d6c5b4a3928",
+        "2024-01-01 10:00:00,123 [INFO] Authorization: [SECRET_VALUE]",
+    ),
+    ("> Authorization: 9f8e7d6c5b4a3928", "> Authorization: [SECRET_VALUE]"),
+    (
+        "INFO request Authorization=9f8e7d6c5b4a3928",
+        "INFO request Authorization=[SECRET_VALUE]",
+    ),
+    (
+        "INFO request Authorization: 9f8e7d6c5b4a3928",
+        "INFO request Authorization: [SECRET_VALUE]",
+    ),
+    ("X-Authorization: 0123456789abcdef", "X-Authorization: [SECRET_VALUE]"),
 ]
 
 
@@ -152,6 +187,10 @@ OTHER_COOKIE_HEADERS = [
     ("Cookie: 9F8E7D6C5B4A3928\nHost: x", "Cookie: [SECRET_VALUE]\nHost: x"),
     ("{'Cookie': 'abc123def456ghi789'}", "{'Cookie': '[SECRET_VALUE]'}"),
     ('{"Cookie": "abc123def456ghi789", "a": 1}', '{"Cookie": "[SECRET_VALUE]", "a": 1}'),
+    ("> Cookie: 9f8e7d6c5b4a3928", "> Cookie: [SECRET_VALUE]"),
+    ("headers: Cookie: 9f8e7d6c5b4a3928", "headers: Cookie: [SECRET_VALUE]"),
+    # Spaces around the cookie's "=" (session 33's review: left in clear).
+    ("Cookie: sid = abc123secret", "Cookie: sid = [SECRET_VALUE]"),
     ("Set-Cookie2: 9f8e7d6c5b4a3928; Path=/", "Set-Cookie2: [SECRET_VALUE]"),
 ]
 
@@ -215,6 +254,16 @@ STRING_PREFIXES = [
         '{"m": "{\\"password\\": r\\"[SECRET_VALUE]\\"}"}',
     ),
     # bytes in a repr stay PYTHON_NOT_A_STRING's (written as a string), as before.
+    # An Authorization header's scheme after the prefix (session 33's review: left in
+    # clear).
+    (
+        "{'Authorization': b'Bearer abc123secretXYZ'}",
+        "{'Authorization': b'Bearer [SECRET_VALUE]'}",
+    ),
+    (
+        "{'Authorization': rb'Bearer abc123secretXYZ'}",
+        "{'Authorization': rb'Bearer [SECRET_VALUE]'}",
+    ),
     ("{'password': b'hunter2secret'}", "{'password': '[SECRET_VALUE]'}"),
 ]
 
@@ -247,6 +296,15 @@ LOOK_ALIKES = [
     "Authorization: v1.2.3",
     "Authorization: AWS4-HMAC-SHA256 Credential=x/20130524/us-east-1/s3/aws4_request",
     '{"Authorization": "pending", "step": 2}',
+    # Ids, not credentials (session 33's review: written over): digits, digit groups,
+    # words and digit groups with no letter beside a digit; a name after a word of
+    # prose, where an id of 12 to 15 characters follows or any cookie's.
+    "Payment authorization: 123456789012",
+    "Prior Authorization: PA2024000123",
+    "Authorization: ORDER-2024-000123456",
+    "Cookie: 12345678901234",
+    "The cookie: recipe2024version12 is great",
+    "Authorization: 20241208000000",
     # Cookies in prose and headers with no cookie's value.
     "the cookie was stale",
     "Cookie: stale",
@@ -268,6 +326,18 @@ LOOK_ALIKES = [
 @pytest.mark.parametrize("text", LOOK_ALIKES)
 def test_look_alikes_stay(level: str, text: str) -> None:
     assert _redact(level, [text]) == [text]
+
+
+# Digit groups after the name, which the moderate and strict levels read as a phone
+# number (theirs to write): no credential at any level (session 33's review: written
+# over as one).
+ID_LOOK_ALIKES = ["authorization: 555-123-4567-8901", "Authorization: 1234-5678-9012-3456-78"]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("text", ID_LOOK_ALIKES)
+def test_digit_groups_after_a_header_name_are_no_credentials(level: str, text: str) -> None:
+    assert "[SECRET_VALUE]" not in _redact(level, [text])[0]
 
 
 @pytest.mark.parametrize(

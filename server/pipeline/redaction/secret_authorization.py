@@ -10,6 +10,7 @@ from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
 from sluice.server.pipeline.redaction.secret_headers import HEADER_START
+from sluice.server.pipeline.redaction.secret_names import STRING_PREFIX
 from sluice.server.pipeline.redaction.secret_values import (
     ASSIGNED_REST,
     assigned_start,
@@ -23,9 +24,10 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # prose without the header (`Authorization: Basic YTpi`). Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
 # of their own would be one more scan of every leaf where any keyword is found. A Bearer
-# token only on the header's line (`Bearer` ending a line is no token's lead).
+# token only on the header's line (`Bearer` ending a line is no token's lead). After a
+# Python string's prefix too (`{'Authorization': b'Bearer …'}`: left in clear).
 AUTH_SCHEME_HEADER = (
-    rf"{HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"{HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*(?:{STRING_PREFIX}?\\?[\"']|\\)?"
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 

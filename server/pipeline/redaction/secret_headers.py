@@ -20,6 +20,19 @@ from sluice.server.pipeline.redaction.secret_names import STRING_PREFIX
 # (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
 # name are one word: the header and its secret were left whole in clear.
 HEADER_START: Final = r"(?:\\[nrt]|\b)"
+# Where a header's name starts when only a credential's shape follows it (a scheme-less
+# token, a nameless cookie: AUTHORIZATION_TOKEN_ALONE, NAMELESS_COOKIE_SECRETS), so not
+# after a word of prose (`Payment authorization: …`, `The cookie: …` were written
+# over): a line's start or an escaped line break, then spaces if any; or a character
+# that opens, quotes or parts what a log or a program writes before a header, then
+# spaces if any: a quote (a key, `-H "Authorization: …"`), a bracket (`{Authorization:
+# …}`, `[INFO] Authorization: …`), a separator (`,;:|=`, `headers: Authorization: …`),
+# curl -v's `>` and `<`, a list's `-` and `*`, a comment's `#` (and a hyphenated name's
+# `-`, `X-Authorization`), a digit (a log line's time, `10:00:00,123 Authorization:`).
+# Not `.`, `!` or `?`: a sentence's end is prose's. After a word, only the assignment
+# `Authorization=<token>` (logfmt, code: `INFO request Authorization=…`), which prose
+# does not write.
+HEADER_LINE_START: Final = r"(?:(?m:^)|\\[nrt]|[\r\"'{}\[\](),;:|=<>*#0-9-])[ \t]*"
 
 
 # Where a header's value ends (_header_layouts). In plain text: its line's end, or where
@@ -101,18 +114,26 @@ _COOKIE_GATE = r"(?i:cookie)2?\\?[\"']?[ \t]*:"
 
 #: The first cookie's name and "=", after spaces if any (`{'Cookie': ' sid=…'}`); an
 #: empty name too (`Cookie: =abc`): both were read as no cookie, and left in clear.
-_FIRST_COOKIE_NAME = r"[ \t]*[^=;\s\"'\\]*="
+#: Spaces around the "=" too (`Cookie: sid = abc`, `[('Cookie', 'sid = abc')]`: left
+#: in clear).
+_FIRST_COOKIE_NAME = r"[ \t]*[^=;\s\"'\\]*[ \t]*=[ \t]*"
 
 
-def token_with_digit(least: int) -> str:
+def token_with_letter_by_digit(least: int) -> str:
     """A word of token68's alphabet (RFC 7235: letters, digits, `-._~+/`, then `=`
-    padding) of `least` characters or more, at least one a digit: what a credential
-    written alone looks like (`9f8e7d6c5b4a3928`, `tok_9F8E7D6C5B4A`), and no word of
-    prose (`required`, `internationalization`), a scheme alone (`Bearer`) or a short
-    version (`v1.2.3`) is."""
+    padding) of `least` characters or more, a letter next to a digit somewhere in it:
+    what a credential written alone looks like (`9f8e7d6c5b4a3928`, `tok_9F8E7D6C5B4A`),
+    and no word of prose (`required`, `internationalization`), a scheme alone
+    (`Bearer`) or a short version (`v1.2.3`) is. Nor an id of digits
+    (`123456789012`), digit groups (`555-123-4567-8901`) or words and digit groups
+    (`ORDER-2024-000123456`): a credential's random characters mix letters and digits,
+    and these were written over (a digit anywhere was enough). One branch for each place
+    the pair can start in the first `least` characters, and one for any later place
+    (no look-ahead to count the length apart), as few states as a digit alone took."""
     word = r"[A-Za-z0-9._~+/-]"
-    led = [rf"{word}{{{n}}}[0-9]{word}{{{least - 1 - n},}}" for n in range(least - 1)]
-    return rf"(?:{'|'.join(led)}|{word}{{{least - 1},}}[0-9]{word}*)=*"
+    pair = r"(?:[A-Za-z][0-9]|[0-9][A-Za-z])"
+    led = [rf"{word}{{{n}}}{pair}{word}{{{least - 2 - n},}}" for n in range(least - 1)]
+    return rf"(?:{'|'.join(led)}|{word}{{{least - 1},}}{pair}{word}*)=*"
 
 
 # A header's value in plain text, read lazily up to _PLAIN_HEADER_END: a JSON array or
@@ -258,28 +279,49 @@ DIGEST_AUTH_SECRETS: Final = _header_layouts(
 )
 #: A cookie's value with no cookie's name (`Cookie: abc123def456ghi789`, a bare session
 #: id): COOKIE_HEADER_SECRETS reads a name and "=" first, and left it in clear. Only a
-#: first word shaped as a credential (token_with_digit, 12 characters or more), then the
-#: rest of the header with it, as there (`Cookie: <id>; theme=dark` whole): `Cookie:
-#: stale`, `cookie: none` and prose stay. After COOKIE_HEADER_SECRETS, with their gate.
-_NAMELESS_COOKIE = token_with_digit(12)
+#: first word shaped as a credential (token_with_letter_by_digit, 12 characters or
+#: more), then the rest of the header with it, as there (`Cookie: <id>; theme=dark`
+#: whole): `Cookie: stale`, `cookie: none` and prose stay. Only where a header starts
+#: (HEADER_LINE_START): after a word it is prose's (`The cookie: recipe2024v12 is
+#: great` was written over to its end). After COOKIE_HEADER_SECRETS, with their gate.
+_NAMELESS_COOKIE = token_with_letter_by_digit(12)
 NAMELESS_COOKIE_SECRETS: Final = _header_layouts(
-    rf"{HEADER_START}{_COOKIE_NAME}", "", _COOKIE_GATE, first=_NAMELESS_COOKIE
+    rf"{HEADER_LINE_START}{_COOKIE_NAME}", "", _COOKIE_GATE, first=_NAMELESS_COOKIE
 )
 #: The credentials of `Authorization:` written with no scheme (`Authorization:
 #: 9f8e7d6c5b4a3928`, `{"Authorization": "<token>"}`, `Authorization=<token>`): the
 #: keyword pattern reads the credentials only after a scheme (Bearer, Token, Basic),
 #: and left a token alone in clear. Only a word shaped as a credential
-#: (token_with_digit, 12 characters or more) that ends the value: the line's end, a
-#: quote (escaped too), a separator or an escaped line break. Not before a space and
-#: more words: a scheme's name is such a word (`AWS4-HMAC-SHA256 Credential=…`).
-#: Also `Proxy-Authorization` and `X-Authorization`. Only values holding
-#: "authorization", an assignment and such a word (KEYWORD_SECRET_GATE).
+#: (token_with_letter_by_digit, 12 characters or more) that ends the value: the line's
+#: end, a quote (escaped too), a separator or an escaped line break. Not before a space
+#: and more words: a scheme's name is such a word (`AWS4-HMAC-SHA256 Credential=…`).
+#: Also `Proxy-Authorization` and `X-Authorization`, and after a Python string's prefix
+#: (`{'Authorization': b'<token>'}`, `authorization = rb'<token>'`: left in clear). The
+#: name and ":" where a header starts (HEADER_LINE_START); "=" after any word. Only
+#: values holding "authorization", an assignment and such a word (KEYWORD_SECRET_GATE).
+_CREDENTIAL_HEADER_NAME = r"(?i:(?:[a-z0-9]+-)*authorization)\\?[\"']?"
+_CREDENTIAL_VALUE_QUOTE = rf"[ \t]*(?:{STRING_PREFIX}?\\?[\"']|\\)?"
+_CREDENTIAL_VALUE_END = r"[ \t]*\r?(?m:$)|[;,\"'\r]|\\[nrt\"']"
 AUTHORIZATION_TOKEN_ALONE: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{HEADER_START}(?i:(?:[a-z0-9]+-)*authorization)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?",
-    token_with_digit(12),
-    r"[ \t]*\r?(?m:$)|[;,\"'\r]|\\[nrt\"']",
+    rf"(?:{HEADER_LINE_START}{_CREDENTIAL_HEADER_NAME}[ \t]*:"
+    rf"|{HEADER_START}{_CREDENTIAL_HEADER_NAME}[ \t]*=){_CREDENTIAL_VALUE_QUOTE}",
+    token_with_letter_by_digit(12),
+    _CREDENTIAL_VALUE_END,
+    gate_pattern=r"(?i:authorization)",
+)
+#: The same after a word (`INFO request Authorization: <token>`, a log line's words
+#: before the header), where prose writes the name too (`Prior Authorization:
+#: PA2024000123`, a health plan's number): only a word of 16 characters or more (a
+#: credential's usual length: 32 hex digits, a UUID; 12 wrote over such ids). After
+#: AUTHORIZATION_TOKEN_ALONE, with its gate.
+AUTHORIZATION_TOKEN_AFTER_WORD: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{HEADER_START}{_CREDENTIAL_HEADER_NAME}[ \t]*:{_CREDENTIAL_VALUE_QUOTE}",
+    token_with_letter_by_digit(16),
+    _CREDENTIAL_VALUE_END,
     gate_pattern=r"(?i:authorization)",
 )
 

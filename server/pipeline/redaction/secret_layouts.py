@@ -44,6 +44,7 @@ from sluice.server.pipeline.redaction.secret_flags import (
 )
 from sluice.server.pipeline.redaction.secret_headers import (
     AUTHORIZATION_PAIR_GATE,
+    AUTHORIZATION_TOKEN_AFTER_WORD,
     AUTHORIZATION_TOKEN_ALONE,
     COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
@@ -203,7 +204,7 @@ KEYWORD_SECRET_GATE: Final = (
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     # An Authorization header's scheme, or a credential's word alone after it
     # (secret_headers.AUTHORIZATION_TOKEN_ALONE: 12 characters or more).
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"|(?i:authorization\\?[\"']?\s*[:=]\s*(?:{STRING_PREFIX}?\\?[\"']|\\)?"
     r"(?:(?:token|basic|bearer|digest)\s|[a-z0-9._~+/-]{12}))"
     # A Cookie, Set-Cookie or Cookie2 header (COOKIE_HEADER_SECRETS), or a Cookie or
     # Authorization header written as a (name, value) pair (COOKIE_PAIR_SECRETS,
@@ -268,6 +269,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     *DIGEST_AUTH_SECRETS,
     *DIGEST_PAIR_SECRETS,
     AUTHORIZATION_TOKEN_ALONE,
+    AUTHORIZATION_TOKEN_AFTER_WORD,
     AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
