@@ -201,6 +201,7 @@ def execute(
         selection = keyed.selection if keyed else None
         with export_span("export.pipeline", resume_after_chunks=len(chunks)):
             totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
+        reporter.finished(totals)
     except BaseException as exc:
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
@@ -634,6 +635,14 @@ class _ProgressReporter:
             # The writer is already further on: show that, counting this chunk too.
             progress = replace(latest, chunks=max(latest.chunks, progress.chunks))
         self._publish(progress, force=True)
+
+    def finished(self, totals: Progress) -> None:
+        """The pipeline ended with `totals`: the rows skipped (or without a cursor) after
+        the last chunk's rows, counted only now, reach the job and its watchers, so its
+        counters end equal to its manifest's."""
+        self._context.store.save_final_progress(self._job_id, totals, lease=self._lease)
+        self._latest = totals
+        self._publish(totals, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key, self._lease, self._stop)

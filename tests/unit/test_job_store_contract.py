@@ -866,6 +866,24 @@ class JobStoreContract:
         assert saved.records == 200 and saved.chunks == 2
         assert saved.counters == first
 
+    def test_final_progress_saves_the_counters_and_is_fenced(self, store: JobStore) -> None:
+        # The rows skipped after the last chunk's rows are counted in no chunk: the
+        # pipeline's final totals bring them to the job, under the run's lease.
+        store.create(new_job("j1"))
+        lease = self._claim(store, "r1", 60)
+        first = (("source/skipped_rows", 6),)
+        chunk = replace(make_chunk(0), counters=first)
+        store.record_chunk(
+            "j1", chunk, Progress(records=100, chunks=1, counters=first), lease=lease
+        )
+        final = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 7),))
+        store.save_final_progress("j1", final, lease=lease)
+        assert store.get("j1").progress == final
+        stale = replace(lease, token=lease.token - 1)
+        with pytest.raises(LeaseLost):
+            store.save_final_progress("j1", Progress(), lease=stale)
+        assert store.get("j1").progress == final
+
     def test_unknown_job_is_not_found_for_chunks_and_progress(self, store: JobStore) -> None:
         with pytest.raises(NotFound):
             store.record_chunk("nope", make_chunk(0), Progress())
