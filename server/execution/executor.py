@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import signature_key
+from sluice.server.committed.sealed_values import ValueSealer, sealed_manifest
 from sluice.server.errors import (
     Interrupted,
     LeaseLost,
@@ -61,6 +62,7 @@ from sluice.server.keyindex.digests import IndexKeys
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
+from sluice.server.pipeline.stages import NO_CIPHER
 from sluice.server.pipeline.stopping import ExportStop, cancel, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.plan import ExportPlan, plan_destination
@@ -457,6 +459,10 @@ def _commit(
         rows_without_cursor=rows_without_cursor,
         created_by=job.created_by,
     )
+    if plan.cipher.name != NO_CIPHER.name:
+        # Beside sealed chunks, in the clear (its report too): the source's and the
+        # caller's values in it are sealed for this daemon (committed/sealed_values.py).
+        manifest = sealed_manifest(manifest, ValueSealer(context.content_key))
     if not _committed(sink, plan):
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.

@@ -3,6 +3,7 @@ source of truth, so this works with an empty job store) and select what is new."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_signatures import verified_latest_export
+from sluice.server.committed.sealed_values import ValueSealer, opened_watermark
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
@@ -63,6 +65,7 @@ def plan_increment(
     *,
     signing_key: Ed25519PublicKey | None = None,
     parent: CommittedExport | None = None,
+    sealer: Callable[[], ValueSealer] | None = None,
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -102,6 +105,14 @@ def plan_increment(
         return IncrementPlan(mode, parent, key=spec.key)
     dtype = check_cursor(schema, spec.cursor)
     since = parent.watermark if parent else None
+    if parent is not None and since is not None and since.sealed:
+        # An encrypted parent's: this daemon's content-digest key opens it.
+        if sealer is None:
+            raise FailedPrecondition(
+                f"the parent export {parent.export_id}'s watermark is sealed, and no key "
+                "to open it was given"
+            )
+        since = opened_watermark(since, sealer(), parent.export_id)
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",

@@ -16,6 +16,7 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
+from sluice.server.committed.sealed_values import daemon_sealer
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.ascii_case import ascii_lower
@@ -459,6 +460,7 @@ def _plan_increment(
             owner,
             signing_key=signer.public_key if signer is not None else None,
             parent=parent,
+            sealer=lambda: daemon_sealer(settings),
         )
 
 

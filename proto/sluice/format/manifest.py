@@ -31,23 +31,36 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Watermark:
-    """The largest incremental cursor value an export sent (where the next one starts)."""
+    """The largest incremental cursor value an export sent (where the next one starts).
+
+    An encrypted export's manifest lies in the clear beside its sealed chunks, so its
+    watermark's value is `sealed` (value None): only the daemon that wrote it (holding
+    its content-digest key) opens it, to continue the chain."""
 
     column: str
     #: JSON-safe: ISO-8601 text for dates and times, a number, or text.
     value: Any
     #: The Polars dtype it came from, e.g. "Datetime(time_unit='us', time_zone='UTC')".
     dtype: str
+    #: The value sealed for the daemon (base64), or "" when `value` is in the clear.
+    sealed: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "value": self.value, "dtype": self.dtype}
+        described = {"column": self.column, "value": self.value, "dtype": self.dtype}
+        return described | ({"sealed": self.sealed} if self.sealed else {})
 
     @classmethod
     def from_json(cls, raw: Any) -> Watermark | None:
         """None for anything but an object naming a column (no watermark recorded)."""
         if not isinstance(raw, Mapping) or "column" not in raw:
             return None
-        return cls(str(raw["column"]), raw.get("value"), str(raw.get("dtype", "")))
+        sealed = raw.get("sealed")
+        return cls(
+            str(raw["column"]),
+            raw.get("value"),
+            str(raw.get("dtype", "")),
+            sealed if isinstance(sealed, str) else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -142,9 +155,13 @@ class TimeRangeInfo:
     column: str
     since: datetime | None = None
     until: datetime | None = None
+    #: An encrypted export's bounds, sealed for the daemon (base64; since and until
+    #: None), or "" when they are in the clear.
+    sealed: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "since": _iso(self.since), "until": _iso(self.until)}
+        described = {"column": self.column, "since": _iso(self.since), "until": _iso(self.until)}
+        return described | ({"sealed": self.sealed} if self.sealed else {})
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,7 @@ class QueryInfo:
                 time_range.required_text("column"),
                 time_range.time("since"),
                 time_range.time("until"),
+                time_range.text("sealed"),
             ),
             ids=None if ids is None else IdsInfo(ids.text("column"), ids.integer("count")),
         )
@@ -466,6 +484,9 @@ class Manifest:
     redaction: RedactionInfo = field(default_factory=RedactionInfo)
     content_digest: ContentDigest | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    #: An encrypted export's labels, sealed for the daemon (base64; `labels` empty):
+    #: written only when there are some, so other manifests keep their bytes.
+    sealed_labels: str = ""
     key_index: KeyIndexEntry | None = None
     tombstones: TombstonesEntry | None = None
     chunks: tuple[ChunkEntry, ...] = ()
@@ -496,6 +517,8 @@ class Manifest:
             described["documents"] = [d.to_json() for d in self.documents]
         if self.subject_package is not None:
             described["subject_package"] = self.subject_package.to_json()
+        if self.sealed_labels:
+            described["sealed_labels"] = self.sealed_labels
         return described
 
     def _members(self) -> dict[str, Any]:
@@ -582,6 +605,7 @@ class Manifest:
             if digest is None
             else ContentDigest(digest.text("algorithm"), digest.text("key_id")),
             labels=fields.text_map("labels"),
+            sealed_labels=fields.text("sealed_labels"),
             key_index=None if key_index is None else KeyIndexEntry.parse(key_index),
             tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
             chunks=chunks,
