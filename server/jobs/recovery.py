@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,12 @@ from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.committed.manifests import read_manifest
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    daemon_sealer,
+    opened_labels,
+    opened_time_range,
+)
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.jobs.model import ChunkRecord, Job, JobFilter, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
@@ -88,7 +95,7 @@ def _open_sqlite(settings: Settings) -> JobStore:
     store = SQLiteJobStore(path)
     if lost and settings.recover_job_store:
         try:
-            restored = recover_jobs(store, settings.export_roots)
+            restored = recover_jobs(store, settings.export_roots, daemon_sealer(settings))
         except BaseException:
             store.close()
             raise
@@ -115,7 +122,7 @@ def _open_postgres(settings: Settings) -> JobStore:
             if store.list(JobFilter(), page_size=1).jobs:
                 _log.info("job store %s is not empty; nothing to recover", store.name)
             else:
-                restored = recover_jobs(store, settings.export_roots)
+                restored = recover_jobs(store, settings.export_roots, daemon_sealer(settings))
                 _log.warning(
                     "job store %s rebuilt from manifests: %d committed export(s) restored",
                     store.name,
@@ -127,15 +134,19 @@ def _open_postgres(settings: Settings) -> JobStore:
     return store
 
 
-def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
+def recover_jobs(
+    store: JobStore, roots: tuple[Path, ...], sealer: ValueSealer | None = None
+) -> int:
     """Insert a succeeded job for every committed export under `roots` that the store
-    does not know; returns how many. Unreadable manifests are logged and skipped."""
+    does not know; returns how many. Unreadable manifests are logged and skipped. An
+    encrypted export's sealed labels and time range bounds are opened with `sealer`
+    (the daemon's content-digest key); left out when they do not open."""
     restored = 0
     for root in roots:
         for destination, dataset, export_id in _manifest_folders(root):
             key = manifest_key(export_folder(dataset, export_id))
             try:
-                manifest = read_manifest(LocalSink(destination), key)
+                manifest = _opened(read_manifest(LocalSink(destination), key), sealer)
                 job, chunks = job_from_manifest(manifest, destination, key)
             except (SluiceError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, SluiceError) else repr(exc)
@@ -147,6 +158,20 @@ def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
             if store.restore(job, chunks):
                 restored += 1
     return restored
+
+
+def _opened(manifest: Manifest, sealer: ValueSealer | None) -> Manifest:
+    """`manifest` with its sealed labels and time range bounds opened, when they are and
+    `sealer` opens them (else without them: the export is restored all the same)."""
+    if sealer is None or not (manifest.sealed_labels or manifest.query.time_range):
+        return manifest
+    try:
+        labels = opened_labels(manifest, sealer)
+        time_range = opened_time_range(manifest, sealer)
+    except SluiceError as exc:
+        _log.warning("export %s restored without its labels: %s", manifest.export_id, exc.message)
+        return replace(manifest, sealed_labels="")
+    return replace(manifest, labels=labels, query=replace(manifest.query, time_range=time_range))
 
 
 def job_from_manifest(

@@ -15,7 +15,7 @@ import pytest
 
 from sluice.client import ExportClient
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon, run_cli
+from tests.daemon import Daemon, create_and_kill_after_chunk, run_cli
 from tests.integration import flight_helpers
 from tests.integration.helpers import load_manifest, manifest_path
 
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 LABEL = "ticket-for-ann.example@corp.test"
+UNTIL = START + timedelta(days=100)
 
 
 def _email(i: int) -> str:
@@ -42,7 +43,13 @@ def _write(path: Path, rows: range) -> None:
 
 
 def _increment(client: ExportClient, daemon: Daemon, source: Path) -> pb.Export:
-    spec = ExportClient.build_spec(
+    export = client.wait(client.create(_spec(daemon, source)).id, timeout=180)
+    assert export.state == pb.EXPORT_STATE_SUCCEEDED, export.error
+    return export
+
+
+def _spec(daemon: Daemon, source: Path) -> pb.ExportSpec:
+    return ExportClient.build_spec(
         source=str(source),
         to=str(daemon.exports),
         dataset="people",
@@ -51,12 +58,9 @@ def _increment(client: ExportClient, daemon: Daemon, source: Path) -> pb.Export:
         labels={"about": LABEL},
         time_column="updated_at",
         since=START - timedelta(days=3),
-        until=START + timedelta(days=30),
+        until=UNTIL,
         incremental=pb.Incremental(mode="incremental", cursor="email"),
     )
-    export = client.wait(client.create(spec).id, timeout=180)
-    assert export.state == pb.EXPORT_STATE_SUCCEEDED, export.error
-    return export
 
 
 def _ids(client: ExportClient, export: pb.Export) -> list[int]:
@@ -77,7 +81,7 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
     daemon = flight_daemon
     source = daemon.sources / "people.parquet"
     _write(source, range(0, 300))
-    secret_bounds = [(START - timedelta(days=3)).isoformat()[:16], "2026-03-31"]
+    secret_bounds = [(START - timedelta(days=3)).isoformat()[:16], UNTIL.isoformat()[:16]]
     with ExportClient(daemon.address) as client:
         first = _increment(client, daemon, source)
         assert _ids(client, first) == list(range(300))
@@ -103,3 +107,36 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
     # Verify needs no key: chunks, digests and the chain are readable as they are.
     verified = run_cli(daemon, "export", "verify", third.id)
     assert verified.returncode == 0, (verified.stdout, verified.stderr)
+
+    # A lost job store rebuilt from the manifests opens the labels and bounds again.
+    assert daemon.stop() == 0
+    (daemon.state_dir / "jobs.sqlite3").write_bytes(b"")
+    daemon.start(args=["--recover-job-store"])
+    with ExportClient(daemon.address) as client:
+        restored = client.get(third.id).spec
+    assert dict(restored.labels) == {"about": LABEL}
+    assert restored.query.time_range.until.ToDatetime(UTC) == UNTIL
+
+
+@pytest.mark.slow
+def test_an_encrypted_increment_resumed_after_a_crash_sends_only_the_new_rows(
+    flight_daemon: Daemon,
+) -> None:
+    """Killed after its first chunk, the increment resumes (planned again from its
+    pinned parent, whose sealed watermark the daemon opens) and sends the rows past it."""
+    daemon = flight_daemon
+    source = daemon.sources / "people.parquet"
+    _write(source, range(0, 100))
+    with ExportClient(daemon.address) as client:
+        _increment(client, daemon, source)
+    _write(source, range(0, 100_000))
+    spec = _spec(daemon, source)
+    spec.chunking.max_rows = 1000
+    export_id = create_and_kill_after_chunk(daemon, spec, 1)
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        resumed = client.wait(export_id, timeout=300)
+        assert resumed.state == pb.EXPORT_STATE_SUCCEEDED, resumed.error
+        assert "resumes after chunk" in daemon.log_tail(400)
+        assert _ids(client, resumed) == list(range(100, 100_000))
+    _clear_of(resumed, [_email(99), _email(99_999), LABEL])
