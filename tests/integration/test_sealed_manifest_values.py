@@ -60,6 +60,7 @@ def _spec(daemon: Daemon, source: Path) -> pb.ExportSpec:
         since=START - timedelta(days=3),
         until=UNTIL,
         incremental=pb.Incremental(mode="incremental", cursor="email"),
+        report=True,
     )
 
 
@@ -68,11 +69,13 @@ def _ids(client: ExportClient, export: pb.Export) -> list[int]:
     return sorted(table.column("id").to_pylist())
 
 
-def _clear_of(export: pb.Export, values: list[str]) -> bytes:
-    stored = manifest_path(export.manifest_uri).read_bytes()
-    for value in values:
-        assert value.encode() not in stored, value
-    return stored
+def _clear_of(export: pb.Export, values: list[str]) -> None:
+    """Neither the manifest nor the report beside it holds any of `values`."""
+    folder = manifest_path(export.manifest_uri).parent
+    for name in ("manifest.json", "report.html"):
+        stored = (folder / name).read_bytes()
+        for value in values:
+            assert value.encode() not in stored, (name, value)
 
 
 def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
@@ -107,6 +110,10 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
     # Verify needs no key: chunks, digests and the chain are readable as they are.
     verified = run_cli(daemon, "export", "verify", third.id)
     assert verified.returncode == 0, (verified.stdout, verified.stderr)
+
+    history = run_cli(daemon, "export", "list", "--dataset", "people", "--to", str(daemon.exports))
+    assert history.returncode == 0, history.stderr
+    assert "(sealed)" in history.stdout and "person" not in history.stdout, history.stdout
 
     # A lost job store rebuilt from the manifests opens the labels and bounds again.
     assert daemon.stop() == 0
