@@ -83,7 +83,7 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
 ) -> None:
     daemon = flight_daemon
     source = daemon.sources / "people.parquet"
-    _write(source, range(0, 300))
+    _write(source, range(300))
     secret_bounds = [(START - timedelta(days=3)).isoformat()[:16], UNTIL.isoformat()[:16]]
     with ExportClient(daemon.address) as client:
         first = _increment(client, daemon, source)
@@ -94,7 +94,7 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
         assert manifest["watermark"]["value"] is None and manifest["watermark"]["sealed"]
         assert manifest["labels"] == {} and manifest["query"]["time_range"]["column"]
 
-        _write(source, range(0, 350))
+        _write(source, range(350))
         second = _increment(client, daemon, source)
         assert second.manifest_uri != first.manifest_uri
         assert _ids(client, second) == list(range(300, 350))
@@ -102,7 +102,7 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
 
     # A restarted daemon (same state folder, so the same content-digest key) continues.
     daemon.restart()
-    _write(source, range(0, 360))
+    _write(source, range(360))
     with ExportClient(daemon.address) as client:
         third = _increment(client, daemon, source)
         assert _ids(client, third) == list(range(350, 360))
@@ -133,10 +133,10 @@ def test_an_encrypted_increment_resumed_after_a_crash_sends_only_the_new_rows(
     pinned parent, whose sealed watermark the daemon opens) and sends the rows past it."""
     daemon = flight_daemon
     source = daemon.sources / "people.parquet"
-    _write(source, range(0, 100))
+    _write(source, range(100))
     with ExportClient(daemon.address) as client:
         _increment(client, daemon, source)
-    _write(source, range(0, 100_000))
+    _write(source, range(100_000))
     spec = _spec(daemon, source)
     spec.chunking.max_rows = 1000
     export_id = create_and_kill_after_chunk(daemon, spec, 1)
