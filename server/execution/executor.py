@@ -43,7 +43,11 @@ from sluice.server.execution.open_uploads import (
     remove_stale_temporaries,
 )
 from sluice.server.execution.package_facts import journalled_package
-from sluice.server.execution.package_manifest import build_package_manifest, part_starts
+from sluice.server.execution.package_manifest import (
+    build_package_manifest,
+    is_sealed,
+    part_starts,
+)
 from sluice.server.execution.run_facts import (
     check_same,
     fingerprint_key_id,
@@ -280,6 +284,8 @@ def _execute_package(
             digest_key=context.content_key,
             created_by=job.created_by,
         )
+        if is_sealed(package):  # its labels, as an encrypted export's (see _commit)
+            manifest = sealed_manifest(manifest, ValueSealer(context.content_key))
         if not _committed(sink, first):
             name, media_type, readme = sealed_readme(
                 first.pipeline, render_readme(package, manifest)
