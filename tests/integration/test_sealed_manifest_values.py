@@ -90,7 +90,7 @@ def test_an_encrypted_chain_on_a_personal_cursor_seals_its_values(
         assert _ids(client, first) == list(range(300))
         _clear_of(first, [_email(299), _email(0), LABEL, *secret_bounds])
         manifest = load_manifest(first.manifest_uri)
-        assert manifest["watermark"]["column"] == "email"
+        assert manifest["format_version"] == 2 and manifest["watermark"]["column"] == "email"
         assert manifest["watermark"]["value"] is None and manifest["watermark"]["sealed"]
         assert manifest["labels"] == {} and manifest["query"]["time_range"]["column"]
 

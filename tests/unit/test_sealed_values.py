@@ -4,10 +4,12 @@ manifest sealed twice is byte-identical (AES-SIV is deterministic)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
+from sluice.format.json_fields import UnknownFormatVersion
 from sluice.format.manifest import IncrementalInfo, Manifest, QueryInfo, TimeRangeInfo, Watermark
 from sluice.server.committed.sealed_values import (
     ValueSealer,
@@ -63,3 +65,23 @@ def test_a_manifest_without_sealed_values_keeps_its_bytes() -> None:
     plain = _manifest()
     assert Manifest.from_json(plain.to_json()).to_json() == plain.to_json()
     assert b"sealed" not in plain.to_json()
+
+
+def test_a_manifest_holding_sealed_values_is_format_version_2() -> None:
+    """A Sluice reading only version 1 would take a sealed watermark for none and send
+    every row again as an increment: version 2 makes it refuse the manifest instead."""
+    stored = sealed_manifest(_manifest(), ValueSealer(b"k" * 32)).to_json()
+    assert json.loads(stored)["format_version"] == 2
+    back = Manifest.from_json(stored)
+    assert back.format_version == 2 and back.to_json() == stored
+    for only in (
+        Manifest(export_id="e", labels=(("a", "b"),)),
+        Manifest(export_id="e", watermark=Watermark("email", "a@b.c", "String")),
+        Manifest(export_id="e", query=QueryInfo(time_range=TimeRangeInfo("t", SINCE))),
+    ):
+        assert json.loads(sealed_manifest(only, ValueSealer(b"k" * 32)).to_json())[
+            "format_version"
+        ] == 2, only
+    assert json.loads(_manifest().to_json())["format_version"] == 1
+    with pytest.raises(UnknownFormatVersion, match=r"format_version 3 .*\(1 or 2\)"):
+        Manifest.from_json(stored.replace(b'"format_version": 2', b'"format_version": 3'))

@@ -27,6 +27,14 @@ from sluice.format.stored_objects import (
 )
 
 FORMAT_VERSION = 1
+#: The version of a manifest holding sealed values (an encrypted export's watermark,
+#: labels or time range bounds, committed/sealed_values.py). A Sluice that reads only
+#: version 1 refuses it (FAILED_PRECONDITION, "format_version 2 is not one this Sluice
+#: reads") instead of reading a sealed watermark as none and sending every row again as
+#: an increment. Manifests without sealed values stay version 1, byte for byte.
+SEALED_FORMAT_VERSION = 2
+#: The versions this Sluice reads.
+READ_FORMAT_VERSIONS = (FORMAT_VERSION, SEALED_FORMAT_VERSION)
 
 
 @dataclass(frozen=True)
@@ -511,6 +519,26 @@ class Manifest:
             yield self.tombstones
         yield from self.documents
 
+    @property
+    def holds_sealed_values(self) -> bool:
+        """Whether a value of it is sealed (then it is written as SEALED_FORMAT_VERSION)."""
+        since = self.incremental.since
+        time_range = self.query.time_range
+        return bool(
+            (self.watermark is not None and self.watermark.sealed)
+            or (since is not None and since.sealed)
+            or (time_range is not None and time_range.sealed)
+            or self.sealed_labels
+        )
+
+    @property
+    def written_format_version(self) -> int:
+        """The format_version it is written with: readers of version 1 only must refuse
+        sealed values (they would read a sealed watermark as none)."""
+        if self.holds_sealed_values:
+            return max(self.format_version, SEALED_FORMAT_VERSION)
+        return self.format_version
+
     def to_dict(self) -> dict[str, Any]:
         described = self._members()
         if self.documents:
@@ -523,7 +551,7 @@ class Manifest:
 
     def _members(self) -> dict[str, Any]:
         return {
-            "format_version": self.format_version,
+            "format_version": self.written_format_version,
             "export_id": self.export_id,
             "dataset": self.dataset,
             "parent_export_id": self.parent_export_id,
@@ -573,9 +601,10 @@ class Manifest:
             raise ManifestError("not a Sluice manifest (no list of chunks)")
         fields = Fields(raw)
         version = fields.integer("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        if version not in READ_FORMAT_VERSIONS:
+            readable = " or ".join(str(v) for v in READ_FORMAT_VERSIONS)
             raise UnknownFormatVersion(
-                f"format_version {version} is not one this Sluice reads ({FORMAT_VERSION}): "
+                f"format_version {version} is not one this Sluice reads ({readable}): "
                 "written by another Sluice version?"
             )
         chunks = tuple(ChunkEntry.parse(c) for c in fields.objects("chunks"))
