@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,30 @@ from sluice.server.secrets import load_or_create_key
 from sluice.server.settings import Settings
 
 _INFO = b"sluice sealed manifest values v1"
+#: Sealed plaintexts are padded with spaces (after the JSON, which ignores them) to a
+#: multiple of this many bytes: a sealed watermark's length tells no more than which
+#: bucket its value falls in (most addresses and names: the first).
+PAD_BYTES = 64
+
+
+@dataclass(frozen=True)
+class SealedPlace:
+    """Where a sealed value belongs, bound into its associated data: a value sealed for
+    one export, dataset, field or cursor column opens nowhere else (moved into another
+    manifest or field, it fails as under another key), and equal values sealed for two
+    exports differ. Deterministic all the same: a manifest built again for the same
+    export is byte-identical."""
+
+    export_id: str
+    dataset: str
+    #: "watermark", "incremental.since", "labels", "time range".
+    what: str
+    #: The watermark's cursor column or the time range's column ("" for labels).
+    column: str = ""
+
+    def associated_data(self) -> list[bytes]:
+        parts = (self.what, self.export_id, self.dataset, self.column)
+        return [_INFO, *(part.encode() for part in parts)]
 
 
 class ValueSealer:
@@ -42,22 +66,24 @@ class ValueSealer:
         key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_INFO).derive(content_key)
         self._cipher = AESSIV(key)
 
-    def seal(self, what: str, value: Any) -> str:
-        """`value` as base64 text only this sealer opens, bound to `what` (so a sealed
-        label cannot be passed off as a watermark)."""
+    def seal(self, place: SealedPlace, value: Any) -> str:
+        """`value` as base64 text only this sealer opens, and only for `place`."""
         plain = json.dumps(value, sort_keys=True, allow_nan=False).encode()
-        return base64.b64encode(self._cipher.encrypt(plain, [what.encode()])).decode()
+        padded = plain.ljust(-(-len(plain) // PAD_BYTES) * PAD_BYTES or PAD_BYTES)
+        return base64.b64encode(self._cipher.encrypt(padded, place.associated_data())).decode()
 
-    def open(self, what: str, sealed: str, export_id: str) -> Any:
+    def open(self, place: SealedPlace, sealed: str) -> Any:
         try:
-            plain = self._cipher.decrypt(base64.b64decode(sealed, validate=True), [what.encode()])
+            plain = self._cipher.decrypt(
+                base64.b64decode(sealed, validate=True), place.associated_data()
+            )
             return json.loads(plain)
         except (InvalidTag, binascii.Error, ValueError):
             raise FailedPrecondition(
-                f"the {what} of export {export_id} is sealed under another content-digest "
-                "key (manifest content_digest.key_id) or damaged: configure the "
-                "content_digest_key it was written with, or start a new chain with a full "
-                "export"
+                f"the {place.what} of export {place.export_id} is sealed under another "
+                "content-digest key (manifest content_digest.key_id), for another export, "
+                "or damaged: configure the content_digest_key it was written with, or "
+                "start a new chain with a full export"
             ) from None
 
 
@@ -69,38 +95,54 @@ def daemon_sealer(settings: Settings) -> ValueSealer:
     return ValueSealer(key)
 
 
-def sealed_watermark(watermark: Watermark | None, sealer: ValueSealer) -> Watermark | None:
+def sealed_watermark(
+    watermark: Watermark | None, sealer: ValueSealer, place: SealedPlace
+) -> Watermark | None:
+    """`watermark` sealed for `place` (its cursor column bound in too)."""
     if watermark is None or watermark.sealed:
         return watermark
-    return Watermark(
-        watermark.column, None, watermark.dtype, sealer.seal("watermark", watermark.value)
-    )
+    bound = replace(place, column=watermark.column)
+    return Watermark(watermark.column, None, watermark.dtype, sealer.seal(bound, watermark.value))
 
 
 def opened_watermark(
-    watermark: Watermark | None, sealer: ValueSealer, export_id: str
+    watermark: Watermark | None, sealer: ValueSealer, place: SealedPlace
 ) -> Watermark | None:
+    """`watermark` opened, when sealed, as `place`'s (the column it names bound in)."""
     if watermark is None or not watermark.sealed:
         return watermark
-    value = sealer.open("watermark", watermark.sealed, export_id)
+    value = sealer.open(replace(place, column=watermark.column), watermark.sealed)
     return Watermark(watermark.column, value, watermark.dtype)
+
+
+def watermark_place(export_id: str, dataset: str) -> SealedPlace:
+    """Where export `export_id`'s own watermark is sealed."""
+    return SealedPlace(export_id, dataset, "watermark")
 
 
 def sealed_manifest(manifest: Manifest, sealer: ValueSealer) -> Manifest:
     """`manifest` with its watermarks, labels and time range bounds sealed."""
+    export_id, dataset = manifest.export_id, manifest.dataset
     query = manifest.query
     time_range = query.time_range
     if time_range is not None and (time_range.since or time_range.until):
         bounds = {"since": _iso(time_range.since), "until": _iso(time_range.until)}
-        time_range = TimeRangeInfo(time_range.column, sealed=sealer.seal("time range", bounds))
+        place = SealedPlace(export_id, dataset, "time range", time_range.column)
+        time_range = TimeRangeInfo(time_range.column, sealed=sealer.seal(place, bounds))
     incremental = manifest.incremental
+    since_place = SealedPlace(export_id, dataset, "incremental.since")
+    labels = dict(manifest.labels)
     return replace(
         manifest,
-        watermark=sealed_watermark(manifest.watermark, sealer),
-        incremental=replace(incremental, since=sealed_watermark(incremental.since, sealer)),
+        watermark=sealed_watermark(manifest.watermark, sealer, watermark_place(export_id, dataset)),
+        incremental=replace(
+            incremental, since=sealed_watermark(incremental.since, sealer, since_place)
+        ),
         query=replace(query, time_range=time_range),
         labels=(),
-        sealed_labels=sealer.seal("labels", dict(manifest.labels)) if manifest.labels else "",
+        sealed_labels=sealer.seal(SealedPlace(export_id, dataset, "labels"), labels)
+        if labels
+        else "",
     )
 
 
@@ -108,7 +150,8 @@ def opened_labels(manifest: Manifest, sealer: ValueSealer) -> tuple[tuple[str, s
     """The manifest's labels, opened when sealed."""
     if not manifest.sealed_labels:
         return manifest.labels
-    opened = sealer.open("labels", manifest.sealed_labels, manifest.export_id)
+    place = SealedPlace(manifest.export_id, manifest.dataset, "labels")
+    opened = sealer.open(place, manifest.sealed_labels)
     if not isinstance(opened, Mapping):
         return ()
     return tuple(sorted((str(k), str(v)) for k, v in opened.items()))
@@ -119,7 +162,8 @@ def opened_time_range(manifest: Manifest, sealer: ValueSealer) -> TimeRangeInfo 
     time_range = manifest.query.time_range
     if time_range is None or not time_range.sealed:
         return time_range
-    opened = sealer.open("time range", time_range.sealed, manifest.export_id)
+    place = SealedPlace(manifest.export_id, manifest.dataset, "time range", time_range.column)
+    opened = sealer.open(place, time_range.sealed)
     bounds = opened if isinstance(opened, Mapping) else {}
     return TimeRangeInfo(time_range.column, _time(bounds.get("since")), _time(bounds.get("until")))
 

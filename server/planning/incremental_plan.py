@@ -14,7 +14,11 @@ from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_signatures import verified_latest_export
-from sluice.server.committed.sealed_values import ValueSealer, opened_watermark
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    opened_watermark,
+    watermark_place,
+)
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
@@ -112,7 +116,7 @@ def plan_increment(
                 f"the parent export {parent.export_id}'s watermark is sealed, and no key "
                 "to open it was given"
             )
-        since = opened_watermark(since, sealer(), parent.export_id)
+        since = opened_watermark(since, sealer(), watermark_place(parent.export_id, parent.dataset))
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",
