@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sluice.format.manifest import Manifest, TimeRangeInfo, Watermark
 from sluice.server.errors import FailedPrecondition
+from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.secrets import load_or_create_key
 from sluice.server.settings import Settings
 
@@ -121,7 +122,8 @@ def watermark_place(export_id: str, dataset: str) -> SealedPlace:
 
 
 def sealed_manifest(manifest: Manifest, sealer: ValueSealer) -> Manifest:
-    """`manifest` with its watermarks, labels and time range bounds sealed."""
+    """`manifest` with its watermarks, labels and time range bounds sealed, and its SQL
+    text's literals masked."""
     export_id, dataset = manifest.export_id, manifest.dataset
     query = manifest.query
     time_range = query.time_range
@@ -129,6 +131,14 @@ def sealed_manifest(manifest: Manifest, sealer: ValueSealer) -> Manifest:
         bounds = {"since": _iso(time_range.since), "until": _iso(time_range.until)}
         place = SealedPlace(export_id, dataset, "time range", time_range.column)
         time_range = TimeRangeInfo(time_range.column, sealed=sealer.seal(place, bounds))
+    # The manifest writer records SQL with its literals masked for any encrypted export
+    # (execution/manifest_writer.py, with the SQLite columns it knows): masked again here,
+    # which leaves masked text as it is, so that no caller seals a manifest beside the
+    # chunks with a `where` (`email = 'ann@example.com'`) or query still in the clear.
+    query = replace(query, where=masked_literals(query.where))
+    source = manifest.source
+    if source.query:
+        source = replace(source, query=masked_literals(source.query))
     incremental = manifest.incremental
     since_place = SealedPlace(export_id, dataset, "incremental.since")
     labels = dict(manifest.labels)
@@ -138,11 +148,12 @@ def sealed_manifest(manifest: Manifest, sealer: ValueSealer) -> Manifest:
         incremental=replace(
             incremental, since=sealed_watermark(incremental.since, sealer, since_place)
         ),
+        source=source,
         query=replace(query, time_range=time_range),
         labels=(),
         sealed_labels=sealer.seal(SealedPlace(export_id, dataset, "labels"), labels)
         if labels
-        else "",
+        else manifest.sealed_labels,
     )
 
 

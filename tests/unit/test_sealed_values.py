@@ -5,12 +5,20 @@ manifest sealed twice is byte-identical (AES-SIV is deterministic)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from sluice.format.json_fields import UnknownFormatVersion
-from sluice.format.manifest import IncrementalInfo, Manifest, QueryInfo, TimeRangeInfo, Watermark
+from sluice.format.manifest import (
+    IncrementalInfo,
+    Manifest,
+    QueryInfo,
+    SourceInfo,
+    TimeRangeInfo,
+    Watermark,
+)
 from sluice.server.committed.sealed_values import (
     PAD_BYTES,
     SealedPlace,
@@ -139,3 +147,21 @@ def test_a_sealed_value_is_padded_so_its_length_tells_only_a_bucket() -> None:
     assert len(short.sealed) == len(longer.sealed)
     longest = _sealed("e1", "hr", "x" * PAD_BYTES).watermark
     assert longest is not None and len(longest.sealed) > len(short.sealed)
+
+
+def test_a_sealed_manifest_never_holds_a_where_or_query_literal_in_the_clear() -> None:
+    """The manifest writer masks them for encrypted exports; sealing masks them too, so no
+    caller lays `email = 'ann@example.com'` beside sealed chunks. Masked text stays as it
+    is (a real manifest's bytes do not change)."""
+    manifest = replace(
+        _manifest(),
+        query=QueryInfo(where="email = 'ann@example.com' AND age > 41"),
+        source=SourceInfo(format="postgres", query="SELECT * FROM t WHERE name = 'Ann'"),
+    )
+    sealed = sealed_manifest(manifest, ValueSealer(b"k" * 32))
+    stored = sealed.to_json()
+    for clear in (b"ann@example.com", b"41", b"'Ann'"):
+        assert clear not in stored, clear
+    assert sealed.query.where == "email = ? AND age > ?"
+    assert sealed.source.query == "SELECT * FROM t WHERE name = ?"
+    assert sealed_manifest(sealed, ValueSealer(b"k" * 32)).to_json() == stored
