@@ -29,6 +29,8 @@ from sluice.server.committed.sealed_values import (
     daemon_sealer,
     opened_labels,
     opened_time_range,
+    opened_watermark,
+    watermark_place,
 )
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.jobs.model import ChunkRecord, Job, JobFilter, JobState, Progress
@@ -140,13 +142,15 @@ def recover_jobs(
     """Insert a succeeded job for every committed export under `roots` that the store
     does not know; returns how many. Unreadable manifests are logged and skipped. An
     encrypted export's sealed labels and time range bounds are opened with `sealer`
-    (the daemon's content-digest key); left out when they do not open."""
+    (the daemon's content-digest key); left out when they do not open, and then a
+    WARNING says that the encrypted chains cannot continue under this key."""
     restored = 0
+    sealed_elsewhere: list[str] = []
     for root in roots:
         for destination, dataset, export_id in _manifest_folders(root):
             key = manifest_key(export_folder(dataset, export_id))
             try:
-                manifest = _opened(read_manifest(LocalSink(destination), key), sealer)
+                manifest, opens = _opened(read_manifest(LocalSink(destination), key), sealer)
                 job, chunks = job_from_manifest(manifest, destination, key)
             except (SluiceError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, SluiceError) else repr(exc)
@@ -155,23 +159,49 @@ def recover_jobs(
             if job.id != export_id or job.spec.destination.dataset != dataset:
                 _log.warning("not restoring %s/%s: it names another export", destination, key)
                 continue
+            if not opens:
+                sealed_elsewhere.append(f"{dataset}/{export_id}")
             if store.restore(job, chunks):
                 restored += 1
+    if sealed_elsewhere:
+        _log.warning(
+            "%d encrypted export(s) were sealed under another content-digest key than this "
+            "daemon's (a lost state folder makes a new one; e.g. %s): their chains cannot "
+            "continue, an increment on them fails FAILED_PRECONDITION. Configure the "
+            "content_digest_key they were written with, or make the next export of each "
+            "dataset with --mode full",
+            len(sealed_elsewhere),
+            ", ".join(sealed_elsewhere[:3]),
+        )
     return restored
 
 
-def _opened(manifest: Manifest, sealer: ValueSealer | None) -> Manifest:
+def _opened(manifest: Manifest, sealer: ValueSealer | None) -> tuple[Manifest, bool]:
     """`manifest` with its sealed labels and time range bounds opened, when they are and
-    `sealer` opens them (else without them: the export is restored all the same)."""
-    if sealer is None or not (manifest.sealed_labels or manifest.query.time_range):
-        return manifest
+    `sealer` opens them (else without them: the export is restored all the same), and
+    whether its sealed values open (False: sealed under another content-digest key)."""
+    if sealer is None or not manifest.holds_sealed_values:
+        return manifest, True
     try:
+        opened_watermark(
+            manifest.watermark, sealer, watermark_place(manifest.export_id, manifest.dataset)
+        )
         labels = opened_labels(manifest, sealer)
         time_range = opened_time_range(manifest, sealer)
     except SluiceError as exc:
-        _log.warning("export %s restored without its labels: %s", manifest.export_id, exc.message)
-        return replace(manifest, sealed_labels="")
-    return replace(manifest, labels=labels, query=replace(manifest.query, time_range=time_range))
+        _log.warning(
+            "export %s restored without its labels and time range: %s",
+            manifest.export_id,
+            exc.message,
+        )
+        unsealed = manifest.query.time_range
+        if unsealed is not None and unsealed.sealed:
+            # Its column alone would read as a range without bounds: all rows.
+            unsealed = None
+        query = replace(manifest.query, time_range=unsealed)
+        return replace(manifest, sealed_labels="", query=query), False
+    query = replace(manifest.query, time_range=time_range)
+    return replace(manifest, labels=labels, query=query), True
 
 
 def job_from_manifest(
