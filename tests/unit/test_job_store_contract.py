@@ -879,10 +879,16 @@ class JobStoreContract:
         final = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 7),))
         store.save_final_progress("j1", final, lease=lease)
         assert store.get("j1").progress == final
-        stale = replace(lease, token=lease.token - 1)
+        # A real handover: the lease expires and another replica takes the job over.
+        assert store.expire_leases() == 1
+        taken = self._claim(store, "r2", 60)
+        assert taken.token > lease.token
         with pytest.raises(LeaseLost):
-            store.save_final_progress("j1", Progress(), lease=stale)
+            store.save_final_progress("j1", Progress(records=999), lease=lease)
         assert store.get("j1").progress == final
+        again = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 8),))
+        store.save_final_progress("j1", again, lease=taken)
+        assert store.get("j1").progress == again
 
     def test_unknown_job_is_not_found_for_chunks_and_progress(self, store: JobStore) -> None:
         with pytest.raises(NotFound):
@@ -1239,6 +1245,7 @@ class JobStoreContract:
         attempts: list[Callable[[], object]] = [
             lambda: store.record_chunk("j1", make_chunk(1), Progress(chunks=2), lease=old),
             lambda: store.save_progress("j1", Progress(records=999), lease=old),
+            lambda: store.save_final_progress("j1", Progress(records=999), lease=old),
             lambda: store.save_upload("j1", "k1", '{"parts": [1, 2]}', lease=old),
             lambda: store.save_upload("j1", "k2", "{}", lease=old),
             lambda: store.delete_upload("j1", "k1", lease=old),
