@@ -23,6 +23,7 @@ from types import FrameType
 
 from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
@@ -180,8 +181,15 @@ def _run(settings: Settings) -> int:
         store.expire_leases()
     notifier = Notifier(settings, store)
     runner = ExportRunner(context, on_final=notifier.job_ended)
+    # Planning opens an encrypted parent's sealed watermark with the key loaded above.
+    sealer = ValueSealer(key)
     service = ExportService(
-        settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
+        settings,
+        store,
+        runner,
+        hub,
+        (lambda: certificate.not_after) if certificate else None,
+        sealer=sealer,
     )
     admin = ExportAdmin(settings, store, open_sink)
     scheduler = Scheduler(
@@ -198,7 +206,9 @@ def _run(settings: Settings) -> int:
         store,
         scheduler,
         # Checked as the export it will queue: the server's own, as below.
-        lambda spec: plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name),
+        lambda spec: plan_export(
+            spec, settings, new_export_id(), owner=ANONYMOUS.name, sealer=sealer
+        ),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

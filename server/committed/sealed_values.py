@@ -139,21 +139,33 @@ def sealed_manifest(manifest: Manifest, sealer: ValueSealer) -> Manifest:
     source = manifest.source
     if source.query:
         source = replace(source, query=masked_literals(source.query))
-    incremental = manifest.incremental
-    since_place = SealedPlace(export_id, dataset, "incremental.since")
     labels = dict(manifest.labels)
     return replace(
-        manifest,
-        watermark=sealed_watermark(manifest.watermark, sealer, watermark_place(export_id, dataset)),
-        incremental=replace(
-            incremental, since=sealed_watermark(incremental.since, sealer, since_place)
-        ),
+        sealed_chain_values(manifest, sealer),
         source=source,
         query=replace(query, time_range=time_range),
         labels=(),
         sealed_labels=sealer.seal(SealedPlace(export_id, dataset, "labels"), labels)
         if labels
         else manifest.sealed_labels,
+    )
+
+
+def sealed_chain_values(manifest: Manifest, sealer: ValueSealer) -> Manifest:
+    """`manifest` with its watermark and the parent's it continued from (incremental.since)
+    sealed: an encrypted export's, and an unencrypted increment's on an encrypted parent,
+    whose since is the parent's sealed watermark opened (and its own watermark that value
+    when it found no newer rows): written in the clear, the unencrypted export would undo
+    its parent's sealing."""
+    export_id, dataset = manifest.export_id, manifest.dataset
+    since_place = SealedPlace(export_id, dataset, "incremental.since")
+    incremental = manifest.incremental
+    return replace(
+        manifest,
+        watermark=sealed_watermark(manifest.watermark, sealer, watermark_place(export_id, dataset)),
+        incremental=replace(
+            incremental, since=sealed_watermark(incremental.since, sealer, since_place)
+        ),
     )
 
 

@@ -19,7 +19,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import signature_key
-from sluice.server.committed.sealed_values import ValueSealer, sealed_manifest
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    sealed_chain_values,
+    sealed_manifest,
+)
 from sluice.server.errors import (
     Interrupted,
     LeaseLost,
@@ -128,7 +132,15 @@ def execute(
         chunks = list(context.store.chunks(job.id))
         pinned = pinned_facts(context.store, job.id, chunks)
         offsets_as_utc = pinned is None or pinned.offsets_utc
-        planned = plan_run(job, settings, stop, offsets_as_utc=offsets_as_utc)
+        # The content-digest key the daemon loaded at start opens an encrypted parent's
+        # watermark, the key its manifests are sealed with (never resolved again here).
+        planned = plan_run(
+            job,
+            settings,
+            stop,
+            offsets_as_utc=offsets_as_utc,
+            sealer=ValueSealer(context.content_key),
+        )
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued
         # export does, while the lease is still held.
@@ -469,6 +481,9 @@ def _commit(
         # Beside sealed chunks, in the clear (its report too): the source's and the
         # caller's values in it are sealed for this daemon (committed/sealed_values.py).
         manifest = sealed_manifest(manifest, ValueSealer(context.content_key))
+    elif plan.increment.parent_watermark_sealed:
+        # Unencrypted on an encrypted parent: the parent's watermark stays sealed here too.
+        manifest = sealed_chain_values(manifest, ValueSealer(context.content_key))
     if not _committed(sink, plan):
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import Interrupted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.prefetch import prefetched
@@ -32,7 +33,12 @@ Planned = ExportPlan | PackagePlan
 
 
 def plan_run(
-    job: Job, settings: Settings, stop: threading.Event, *, offsets_as_utc: bool = True
+    job: Job,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    offsets_as_utc: bool = True,
+    sealer: ValueSealer | None = None,
 ) -> Planned:
     """The job planned again for this run (its source may have changed); `offsets_as_utc`
     False for a resume of a first run that read fixed-offset zones the former way
@@ -40,7 +46,7 @@ def plan_run(
     lock on the table holds those statements as long as a read's: so it runs as a read
     does, on its own thread, its statements cancelled once `stop` is set (Interrupted)."""
     cancels = StatementCancels()
-    planned = _planned(job, settings, cancels, offsets_as_utc)
+    planned = _planned(job, settings, cancels, offsets_as_utc, sealer)
     return _cancellable(planned, f"plan-{job.id}", stop, cancels)
 
 
@@ -56,13 +62,23 @@ def _cancellable(
 
 
 def _planned(
-    job: Job, settings: Settings, cancels: StatementCancels, offsets_as_utc: bool
+    job: Job,
+    settings: Settings,
+    cancels: StatementCancels,
+    offsets_as_utc: bool,
+    sealer: ValueSealer | None,
 ) -> Iterator[Planned]:
     # On the planning thread, in the caller's context (prefetched copies it).
-    yield _plan(job, settings, cancels, offsets_as_utc)
+    yield _plan(job, settings, cancels, offsets_as_utc, sealer)
 
 
-def _plan(job: Job, settings: Settings, cancels: StatementCancels, offsets_as_utc: bool) -> Planned:
+def _plan(
+    job: Job,
+    settings: Settings,
+    cancels: StatementCancels,
+    offsets_as_utc: bool,
+    sealer: ValueSealer | None,
+) -> Planned:
     with export_span("export.plan"), cancelled_by(cancels):
         return build_export_plan(
             job.spec,
@@ -71,6 +87,7 @@ def _plan(job: Job, settings: Settings, cancels: StatementCancels, offsets_as_ut
             lambda files: check_run_access(settings.auth, job.created_by, files),
             owner=job.created_by,
             offsets_as_utc=offsets_as_utc,
+            sealer=sealer,
         )
 
 

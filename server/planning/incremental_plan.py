@@ -3,7 +3,6 @@ source of truth, so this works with an empty job store) and select what is new."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,6 +47,12 @@ class IncrementPlan:
         return bool(self.key) and not self.cursor
 
     @property
+    def parent_watermark_sealed(self) -> bool:
+        """Whether the parent's watermark (`since`, opened) was sealed in its manifest."""
+        watermark = self.parent.watermark if self.parent else None
+        return watermark is not None and bool(watermark.sealed)
+
+    @property
     def parent_folder(self) -> str:
         return self.parent.manifest_key.rpartition("/")[0] if self.parent else ""
 
@@ -69,7 +74,7 @@ def plan_increment(
     *,
     signing_key: Ed25519PublicKey | None = None,
     parent: CommittedExport | None = None,
-    sealer: Callable[[], ValueSealer] | None = None,
+    sealer: ValueSealer | None = None,
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -116,7 +121,7 @@ def plan_increment(
                 f"the parent export {parent.export_id}'s watermark is sealed, and no key "
                 "to open it was given"
             )
-        since = opened_watermark(since, sealer(), watermark_place(parent.export_id, parent.dataset))
+        since = opened_watermark(since, sealer, watermark_place(parent.export_id, parent.dataset))
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",

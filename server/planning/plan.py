@@ -16,7 +16,7 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
-from sluice.server.committed.sealed_values import daemon_sealer
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.ascii_case import ascii_lower
@@ -156,6 +156,7 @@ def build_plan(
     owner: str,
     source_name: str = "",
     offsets_as_utc: bool = True,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
@@ -224,7 +225,7 @@ def build_plan(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
     increment = _plan_increment(
-        spec, source_schema, destination, destination_profile, owner, settings
+        spec, source_schema, destination, destination_profile, owner, settings, sealer
     )
     kept = _parent_zones(offsets, source_schema, increment, export_id)
     if kept:
@@ -239,6 +240,7 @@ def build_plan(
             destination_profile,
             owner,
             settings,
+            sealer,
             parent=increment.parent,
         )
     source, source_schema, increment = push_down_increment(
@@ -442,6 +444,7 @@ def _plan_increment(
     profile: S3Profile | AzureProfile | None,
     owner: str,
     settings: Settings,
+    sealer: ValueSealer | None,
     parent: CommittedExport | None = None,
 ) -> IncrementPlan:
     """The increment; `parent`, when given, the parent already found and verified."""
@@ -460,7 +463,7 @@ def _plan_increment(
             owner,
             signing_key=signer.public_key if signer is not None else None,
             parent=parent,
-            sealer=lambda: daemon_sealer(settings),
+            sealer=sealer,
         )
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import (
     DataDependentArgument,
     FailedPrecondition,
@@ -101,6 +102,7 @@ def build_export_plan(
     *,
     owner: str,
     offsets_as_utc: bool = True,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
     `check_files` sees the files each source expands to before any is read; `owner` is
@@ -108,7 +110,13 @@ def build_export_plan(
     as build_plan's (a package reads them as UTC)."""
     if spec.subject is None:
         return build_plan(
-            spec, settings, export_id, check_files, owner=owner, offsets_as_utc=offsets_as_utc
+            spec,
+            settings,
+            export_id,
+            check_files,
+            owner=owner,
+            offsets_as_utc=offsets_as_utc,
+            sealer=sealer,
         )
     return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 

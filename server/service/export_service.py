@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -86,13 +87,14 @@ def plan_export(
     check_files: Callable[[Sequence[str]], None] | None = None,
     *,
     owner: str,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan | PackagePlan:
     """Check a request as CreateExport does, notify targets included, and plan it; a
     schedule is checked with this too, so a tick cannot fail on what creation could
     have said (InvalidArgument naming the first bad field)."""
     check_notify(spec.notify, settings)
     try:
-        return build_export_plan(spec, settings, export_id, check_files, owner=owner)
+        return build_export_plan(spec, settings, export_id, check_files, owner=owner, sealer=sealer)
     except InvalidArgument as exc:
         if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
             raise named_source_error(spec.source.name, exc, spec.source) from None
@@ -112,9 +114,14 @@ class ExportService:
         runner: ExportRunner,
         hub: EventHub,
         certificate_expiry: Callable[[], datetime] | None = None,
+        *,
+        sealer: ValueSealer | None = None,
     ) -> None:
-        """`certificate_expiry` tells when the certificate served now expires (TLS only)."""
+        """`certificate_expiry` tells when the certificate served now expires (TLS only);
+        `sealer`, of the content-digest key the daemon loaded, opens an encrypted
+        parent's sealed watermark when an increment is planned."""
         self._settings = settings
+        self._sealer = sealer
         self._certificate_expiry = certificate_expiry
         self._store = store
         self._runner = runner
@@ -192,6 +199,7 @@ class ExportService:
             export_id,
             lambda files: check_source_files(principal, files, "spec.source.uri"),
             owner=principal.name,
+            sealer=self._sealer,
         )
         # A package of "every source with a subject_column" is stored with the sources it
         # was planned with: a run resumed after the config changed reads the same ones.

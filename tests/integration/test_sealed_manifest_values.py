@@ -6,6 +6,7 @@ daemon, which opens them to continue the chain, across a restart too; what verif
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, FailedPreconditionError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, run_cli
 from tests.integration import flight_helpers
@@ -147,3 +148,79 @@ def test_an_encrypted_increment_resumed_after_a_crash_sends_only_the_new_rows(
         assert "resumes after chunk" in daemon.log_tail(400)
         assert _ids(client, resumed) == list(range(100, 100_000))
     _clear_of(resumed, [_email(99), _email(99_999), LABEL])
+
+
+def test_a_lost_content_digest_key_stops_the_encrypted_chain_and_says_so(
+    flight_daemon: Daemon,
+) -> None:
+    """The state folder (SQLite job store and default content-digest key) is lost: the
+    daemon rebuilt with --recover-job-store has another key, warns that encrypted chains
+    need a full export, and the next increment fails FAILED_PRECONDITION writing
+    nothing (rather than sending from a watermark it cannot read)."""
+    daemon = flight_daemon
+    source = daemon.sources / "people.parquet"
+    _write(source, range(50))
+    with ExportClient(daemon.address) as client:
+        first = _increment(client, daemon, source)
+    assert daemon.stop() == 0
+    shutil.rmtree(daemon.state_dir)
+    daemon.start(args=["--recover-job-store"])
+    assert "encrypted export(s) were sealed under another content-digest key" in (
+        daemon.log_tail(200)
+    )
+    assert "--mode full" in daemon.log_tail(200)
+    stored = sorted(p.relative_to(daemon.exports) for p in daemon.exports.rglob("*"))
+    _write(source, range(60))
+    with ExportClient(daemon.address) as client, pytest.raises(FailedPreconditionError) as caught:
+        client.create(_spec(daemon, source))
+    assert "FAILED_PRECONDITION" in str(caught.value)
+    assert "sealed under another content-digest key" in str(caught.value)
+    assert f"export {first.id}" in str(caught.value)
+    assert sorted(p.relative_to(daemon.exports) for p in daemon.exports.rglob("*")) == stored
+
+
+def test_an_unencrypted_increment_keeps_its_encrypted_parents_watermark_sealed(
+    flight_daemon: Daemon,
+) -> None:
+    """The parent's watermark, opened to plan the increment, is its incremental.since,
+    and its own watermark too when it finds no newer rows: an unencrypted increment
+    keeps them sealed (its own rows' values lie in its clear chunks anyway)."""
+    daemon = flight_daemon
+    source = daemon.sources / "people.parquet"
+    _write(source, range(300))
+    with ExportClient(daemon.address) as client:
+        first = _increment(client, daemon, source)
+        clear = _spec(daemon, source)
+        clear.encryption.Clear()
+        nothing_new = client.wait(client.create(clear).id, timeout=180)
+        assert nothing_new.state == pb.EXPORT_STATE_SUCCEEDED, nothing_new.error
+        assert nothing_new.manifest_uri != first.manifest_uri
+        assert _ids(client, nothing_new) == []
+        _clear_of(nothing_new, [_email(299)])
+        assert load_manifest(nothing_new.manifest_uri)["incremental"]["since"]["sealed"]
+
+        _write(source, range(320))
+        more = client.wait(client.create(clear).id, timeout=180)
+        assert more.state == pb.EXPORT_STATE_SUCCEEDED, more.error
+        assert _ids(client, more) == list(range(300, 320))
+        _clear_of(more, [_email(299)])
+
+
+def test_planning_opens_the_parent_with_the_key_the_daemon_loaded(
+    flight_daemon: Daemon,
+) -> None:
+    """The content-digest key is loaded once, at start, and seals the manifests; planning
+    opens the parent's watermark with that same key, never resolving (or creating) the
+    key file again: with the file gone while the daemon runs, the chain continues and no
+    new key file appears."""
+    daemon = flight_daemon
+    source = daemon.sources / "people.parquet"
+    _write(source, range(40))
+    key_file = daemon.state_dir / "keys" / "content-digest.key"
+    with ExportClient(daemon.address) as client:
+        _increment(client, daemon, source)
+        key_file.unlink()
+        _write(source, range(45))
+        second = _increment(client, daemon, source)
+        assert _ids(client, second) == list(range(40, 45))
+    assert not key_file.exists()
