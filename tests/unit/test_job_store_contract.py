@@ -853,13 +853,8 @@ class JobStoreContract:
     def test_saved_progress_never_counts_ahead_of_the_journal(self, store: JobStore) -> None:
         # Mid-chunk progress already counts the chunk being committed; only its
         # record_chunk may add its counters to the job (a failed commit adds none).
-        store.create(new_job("j1"))
-        lease = self._claim(store, "r1", 60)
         first = (("EMAIL/message", 7),)
-        chunk = replace(make_chunk(0), counters=first)
-        store.record_chunk(
-            "j1", chunk, Progress(records=100, chunks=1, counters=first), lease=lease
-        )
+        lease = self._one_chunk_run(store, first)
         ahead = Progress(records=200, chunks=2, counters=(("EMAIL/message", 9),))
         store.save_progress("j1", ahead, lease=lease)
         saved = store.get("j1").progress
@@ -869,13 +864,7 @@ class JobStoreContract:
     def test_final_progress_saves_the_counters_and_is_fenced(self, store: JobStore) -> None:
         # The rows skipped after the last chunk's rows are counted in no chunk: the
         # pipeline's final totals bring them to the job, under the run's lease.
-        store.create(new_job("j1"))
-        lease = self._claim(store, "r1", 60)
-        first = (("source/skipped_rows", 6),)
-        chunk = replace(make_chunk(0), counters=first)
-        store.record_chunk(
-            "j1", chunk, Progress(records=100, chunks=1, counters=first), lease=lease
-        )
+        lease = self._one_chunk_run(store, (("source/skipped_rows", 6),))
         final = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 7),))
         store.save_final_progress("j1", final, lease=lease)
         assert store.get("j1").progress == final
@@ -1424,6 +1413,15 @@ class JobStoreContract:
         assert all(lease.token == 1 for lease in taken)
         for lease in taken:
             assert stores[0].get(lease.job_id).replica == lease.owner
+
+    def _one_chunk_run(self, store: JobStore, counters: tuple[tuple[str, int], ...]) -> Lease:
+        """Job j1 claimed by r1, its first chunk of 100 records journalled with `counters`."""
+        store.create(new_job("j1"))
+        lease = self._claim(store, "r1", 60)
+        chunk = replace(make_chunk(0), counters=counters)
+        progress = Progress(records=100, chunks=1, counters=counters)
+        store.record_chunk("j1", chunk, progress, lease=lease)
+        return lease
 
     @staticmethod
     def _claim(store: JobStore, owner: str, seconds: float) -> Lease:
