@@ -224,3 +224,18 @@ def test_planning_opens_the_parent_with_the_key_the_daemon_loaded(
         second = _increment(client, daemon, source)
         assert _ids(client, second) == list(range(40, 45))
     assert not key_file.exists()
+
+
+def test_a_schedule_continuing_an_encrypted_chain_is_checked_with_the_daemons_key(
+    flight_daemon: Daemon,
+) -> None:
+    """CreateSchedule plans the spec as its ticks will (check_scheduled_spec): the chain's
+    parent has a sealed watermark, which the check opens with the key the daemon loaded
+    rather than refusing the schedule for want of one."""
+    daemon = flight_daemon
+    source = daemon.sources / "people.parquet"
+    _write(source, range(30))
+    with ExportClient(daemon.address) as client:
+        _increment(client, daemon, source)
+        created = client.create_schedule("people-daily", _spec(daemon, source), cron="@daily")
+        assert created.name == "people-daily"
