@@ -57,7 +57,12 @@ class _InputFailed(Exception):
 def put_command(spec: export_pb2.ExportSpec, request_id: str) -> bytes:
     """The DoPut descriptor's command: the proto3 JSON of a CreateExportRequest."""
     request = export_pb2.CreateExportRequest(spec=spec, request_id=request_id)
+    on_bad_rows = request.spec.source.on_bad_rows
     request.spec.ClearField("source")
+    if on_bad_rows:
+        # Sent for the daemon to refuse, naming it: a put has no rows to skip (dropped
+        # here, the put ran as if it had never been asked for).
+        request.spec.source.on_bad_rows = on_bad_rows
     return json_format.MessageToJson(request, indent=None).encode()
 
 

@@ -23,6 +23,7 @@ from types import FrameType
 
 from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
@@ -197,8 +198,15 @@ def _run(settings: Settings) -> int:
         store.expire_leases()
     notifier = Notifier(settings, store)
     runner = ExportRunner(context, on_final=notifier.job_ended)
+    # Planning opens an encrypted parent's sealed watermark with the key loaded above.
+    sealer = ValueSealer(key)
     service = ExportService(
-        settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
+        settings,
+        store,
+        runner,
+        hub,
+        (lambda: certificate.not_after) if certificate else None,
+        sealer=sealer,
     )
     admin = ExportAdmin(settings, store, open_sink)
     scheduler = Scheduler(
@@ -215,7 +223,7 @@ def _run(settings: Settings) -> int:
         store,
         scheduler,
         # Checked as the export it will queue: the server's own, as below.
-        partial(check_scheduled_spec, settings=settings),
+        partial(check_scheduled_spec, settings=settings, sealer=sealer),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

@@ -264,6 +264,14 @@ def print_dataset_history(
             f"{e.records:,}",
             str(e.chunks),
             fmt_bytes(e.stored_bytes),
-            str(watermark["value"]) if isinstance(watermark, dict) else "-",
+            _watermark_value(watermark),
         )
     stdout().print(table)
+
+
+def _watermark_value(watermark: object) -> str:
+    """The watermark's value, "(sealed)" for an encrypted export's (only the daemon
+    opens it), "-" without one."""
+    if not isinstance(watermark, dict):
+        return "-"
+    return "(sealed)" if watermark.get("sealed") else str(watermark["value"])

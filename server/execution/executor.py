@@ -19,6 +19,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import signature_key
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    sealed_chain_values,
+    sealed_manifest,
+)
 from sluice.server.errors import (
     Interrupted,
     LeaseLost,
@@ -42,7 +47,11 @@ from sluice.server.execution.open_uploads import (
     remove_stale_temporaries,
 )
 from sluice.server.execution.package_facts import journalled_package
-from sluice.server.execution.package_manifest import build_package_manifest, part_starts
+from sluice.server.execution.package_manifest import (
+    build_package_manifest,
+    is_sealed,
+    part_starts,
+)
 from sluice.server.execution.run_facts import (
     check_same,
     fingerprint_key_id,
@@ -61,6 +70,7 @@ from sluice.server.keyindex.digests import IndexKeys
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
+from sluice.server.pipeline.stages import NO_CIPHER
 from sluice.server.pipeline.stopping import ExportStop, cancel, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.plan import ExportPlan, plan_destination
@@ -123,7 +133,16 @@ def execute(
         pinned = pinned_facts(context.store, job.id, chunks)
         offsets_as_utc = pinned is None or pinned.offsets_utc
         tip = chain_tip(context.store, job.spec, job.created_by)
-        planned = plan_run(job, settings, stop, offsets_as_utc=offsets_as_utc, chain_tip=tip)
+        # The content-digest key the daemon loaded at start opens an encrypted parent's
+        # watermark, the key its manifests are sealed with (never resolved again here).
+        planned = plan_run(
+            job,
+            settings,
+            stop,
+            offsets_as_utc=offsets_as_utc,
+            chain_tip=tip,
+            sealer=ValueSealer(context.content_key),
+        )
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued
         # export does, while the lease is still held.
@@ -202,6 +221,7 @@ def execute(
         selection = keyed.selection if keyed else None
         with export_span("export.pipeline", resume_after_chunks=len(chunks)):
             totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
+        reporter.finished(totals)
     except BaseException as exc:
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
@@ -278,6 +298,8 @@ def _execute_package(
             digest_key=context.content_key,
             created_by=job.created_by,
         )
+        if is_sealed(package):  # its labels, as an encrypted export's (see _commit)
+            manifest = sealed_manifest(manifest, ValueSealer(context.content_key))
         if not _committed(sink, first):
             name, media_type, readme = sealed_readme(
                 first.pipeline, render_readme(package, manifest)
@@ -457,6 +479,13 @@ def _commit(
         rows_without_cursor=rows_without_cursor,
         created_by=job.created_by,
     )
+    if plan.cipher.name != NO_CIPHER.name:
+        # Beside sealed chunks, in the clear (its report too): the source's and the
+        # caller's values in it are sealed for this daemon (committed/sealed_values.py).
+        manifest = sealed_manifest(manifest, ValueSealer(context.content_key))
+    elif plan.increment.parent_watermark_sealed:
+        # Unencrypted on an encrypted parent: the parent's watermark stays sealed here too.
+        manifest = sealed_chain_values(manifest, ValueSealer(context.content_key))
     if not _committed(sink, plan):
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.
@@ -635,6 +664,14 @@ class _ProgressReporter:
             # The writer is already further on: show that, counting this chunk too.
             progress = replace(latest, chunks=max(latest.chunks, progress.chunks))
         self._publish(progress, force=True)
+
+    def finished(self, totals: Progress) -> None:
+        """The pipeline ended with `totals`: the rows skipped (or without a cursor) after
+        the last chunk's rows, counted only now, reach the job and its watchers, so its
+        counters end equal to its manifest's."""
+        self._context.store.save_final_progress(self._job_id, totals, lease=self._lease)
+        self._latest = totals
+        self._publish(totals, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key, self._lease, self._stop)

@@ -14,6 +14,7 @@ from typing import TypeVar
 import polars as pl
 
 from sluice.server.committed.chain_tips import ChainTip
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import Interrupted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.prefetch import prefetched
@@ -39,6 +40,7 @@ def plan_run(
     *,
     offsets_as_utc: bool = True,
     chain_tip: ChainTip | None = None,
+    sealer: ValueSealer | None = None,
 ) -> Planned:
     """The job planned again for this run (its source may have changed); `offsets_as_utc`
     False for a resume of a first run that read fixed-offset zones the former way
@@ -48,7 +50,7 @@ def plan_run(
     read's: so it runs as a read does, on its own thread, its statements cancelled once
     `stop` is set (Interrupted)."""
     cancels = StatementCancels()
-    planned = _planned(job, settings, cancels, offsets_as_utc, chain_tip)
+    planned = _planned(job, settings, cancels, offsets_as_utc, chain_tip, sealer)
     return _cancellable(planned, f"plan-{job.id}", stop, cancels)
 
 
@@ -69,9 +71,10 @@ def _planned(
     cancels: StatementCancels,
     offsets_as_utc: bool,
     chain_tip: ChainTip | None,
+    sealer: ValueSealer | None,
 ) -> Iterator[Planned]:
     # On the planning thread, in the caller's context (prefetched copies it).
-    yield _plan(job, settings, cancels, offsets_as_utc, chain_tip)
+    yield _plan(job, settings, cancels, offsets_as_utc, chain_tip, sealer)
 
 
 def _plan(
@@ -80,6 +83,7 @@ def _plan(
     cancels: StatementCancels,
     offsets_as_utc: bool,
     chain_tip: ChainTip | None,
+    sealer: ValueSealer | None,
 ) -> Planned:
     with export_span("export.plan"), cancelled_by(cancels):
         return build_export_plan(
@@ -90,6 +94,7 @@ def _plan(
             owner=job.created_by,
             offsets_as_utc=offsets_as_utc,
             chain_tip=chain_tip,
+            sealer=sealer,
         )
 
 

@@ -513,8 +513,18 @@ def _deleted(job: Job, request_id: str) -> FailedPrecondition:
     )
 
 
-def check_put_has_no_source(has_source: bool) -> None:
-    """The stream is the source: a command naming another one is a mistake."""
+def check_put_has_no_source(has_source: bool, on_bad_rows: str = "") -> None:
+    """The stream is the source: a command naming another one is a mistake. So is one
+    asking how to treat bad rows: on_bad_rows is about reading a source (a file's row
+    that cannot be parsed, a database's value the export cannot hold), while a put's
+    rows arrive as Arrow batches of the put's own schema, each checked whole (a batch
+    of another schema is refused) and acknowledged by count. A row skipped in a put
+    would be acknowledged as committed yet stored nowhere: the caller keeps it instead."""
+    if on_bad_rows:
+        raise InvalidArgument(
+            "FlightDescriptor.cmd.spec.source.on_bad_rows",
+            "a DoPut's records are Arrow batches taken whole, with no rows to skip; leave it out",
+        )
     if has_source:
         raise InvalidArgument(
             "FlightDescriptor.cmd.spec.source", "a DoPut's records are its source; leave it out"

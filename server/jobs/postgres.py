@@ -550,12 +550,23 @@ class PostgresJobStore:
         return [chunk_from_row(row, _utc) for row in rows]
 
     def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
+        self._update_progress(
+            job_id, _LIVE_PROGRESS_UPDATE, live_progress_values(progress, _now()), lease
+        )
+
+    def save_final_progress(
+        self, job_id: str, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
+        self._update_progress(job_id, _PROGRESS_UPDATE, _progress_values(progress), lease)
+
+    def _update_progress(
+        self, job_id: str, update: str, values: tuple[object, ...], lease: Lease | None
+    ) -> None:
         with self._conn() as db:
             updated = db.execute(
-                f"{_LIVE_PROGRESS_UPDATE} WHERE id = %s AND {_HELD}"
-                " RETURNING pg_notify(%s, %s)".encode(),
+                f"{update} WHERE id = %s AND {_HELD} RETURNING pg_notify(%s, %s)".encode(),
                 (
-                    *live_progress_values(progress, _now()),
+                    *values,
                     *_fence_values(job_id, lease),
                     CHANNEL,
                     encode(SignalKind.CHANGED, job_id),

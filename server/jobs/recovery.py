@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,14 @@ from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.committed.manifests import read_manifest
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    daemon_sealer,
+    opened_labels,
+    opened_time_range,
+    opened_watermark,
+    watermark_place,
+)
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.jobs.model import ChunkRecord, Job, JobFilter, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
@@ -88,7 +97,7 @@ def _open_sqlite(settings: Settings) -> JobStore:
     store = SQLiteJobStore(path)
     if lost and settings.recover_job_store:
         try:
-            restored = recover_jobs(store, settings.export_roots)
+            restored = recover_jobs(store, settings.export_roots, daemon_sealer(settings))
         except BaseException:
             store.close()
             raise
@@ -115,7 +124,7 @@ def _open_postgres(settings: Settings) -> JobStore:
             if store.list(JobFilter(), page_size=1).jobs:
                 _log.info("job store %s is not empty; nothing to recover", store.name)
             else:
-                restored = recover_jobs(store, settings.export_roots)
+                restored = recover_jobs(store, settings.export_roots, daemon_sealer(settings))
                 _log.warning(
                     "job store %s rebuilt from manifests: %d committed export(s) restored",
                     store.name,
@@ -127,15 +136,21 @@ def _open_postgres(settings: Settings) -> JobStore:
     return store
 
 
-def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
+def recover_jobs(
+    store: JobStore, roots: tuple[Path, ...], sealer: ValueSealer | None = None
+) -> int:
     """Insert a succeeded job for every committed export under `roots` that the store
-    does not know; returns how many. Unreadable manifests are logged and skipped."""
+    does not know; returns how many. Unreadable manifests are logged and skipped. An
+    encrypted export's sealed labels and time range bounds are opened with `sealer`
+    (the daemon's content-digest key); left out when they do not open, and then a
+    WARNING says that the encrypted chains cannot continue under this key."""
     restored = 0
+    sealed_elsewhere: list[str] = []
     for root in roots:
         for destination, dataset, export_id in _manifest_folders(root):
             key = manifest_key(export_folder(dataset, export_id))
             try:
-                manifest = read_manifest(LocalSink(destination), key)
+                manifest, opens = _opened(read_manifest(LocalSink(destination), key), sealer)
                 job, chunks = job_from_manifest(manifest, destination, key)
             except (SluiceError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, SluiceError) else repr(exc)
@@ -144,9 +159,49 @@ def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
             if job.id != export_id or job.spec.destination.dataset != dataset:
                 _log.warning("not restoring %s/%s: it names another export", destination, key)
                 continue
+            if not opens:
+                sealed_elsewhere.append(f"{dataset}/{export_id}")
             if store.restore(job, chunks):
                 restored += 1
+    if sealed_elsewhere:
+        _log.warning(
+            "%d encrypted export(s) were sealed under another content-digest key than this "
+            "daemon's (a lost state folder makes a new one; e.g. %s): their chains cannot "
+            "continue, an increment on them fails FAILED_PRECONDITION. Configure the "
+            "content_digest_key they were written with, or make the next export of each "
+            "dataset with --mode full",
+            len(sealed_elsewhere),
+            ", ".join(sealed_elsewhere[:3]),
+        )
     return restored
+
+
+def _opened(manifest: Manifest, sealer: ValueSealer | None) -> tuple[Manifest, bool]:
+    """`manifest` with its sealed labels and time range bounds opened, when they are and
+    `sealer` opens them (else without them: the export is restored all the same), and
+    whether its sealed values open (False: sealed under another content-digest key)."""
+    if sealer is None or not manifest.holds_sealed_values:
+        return manifest, True
+    try:
+        opened_watermark(
+            manifest.watermark, sealer, watermark_place(manifest.export_id, manifest.dataset)
+        )
+        labels = opened_labels(manifest, sealer)
+        time_range = opened_time_range(manifest, sealer)
+    except SluiceError as exc:
+        _log.warning(
+            "export %s restored without its labels and time range: %s",
+            manifest.export_id,
+            exc.message,
+        )
+        unsealed = manifest.query.time_range
+        if unsealed is not None and unsealed.sealed:
+            # Its column alone would read as a range without bounds: all rows.
+            unsealed = None
+        query = replace(manifest.query, time_range=unsealed)
+        return replace(manifest, sealed_labels="", query=query), False
+    query = replace(manifest.query, time_range=time_range)
+    return replace(manifest, labels=labels, query=query), True
 
 
 def job_from_manifest(

@@ -412,6 +412,13 @@ class SQLiteJobStore:
                 (*live_progress_values(progress, _now()), job_id),
             )
 
+    def save_final_progress(
+        self, job_id: str, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
+        with self._tx() as db:
+            self._fence(db, job_id, lease)
+            self._write_progress(db, job_id, progress)
+
     def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
             self._fence(db, job_id, lease)

@@ -161,6 +161,15 @@ class JobStore(ScheduleStore, Protocol):
         fails is never counted on the job."""
         ...
 
+    def save_final_progress(
+        self, job_id: str, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
+        """Save the progress of a run whose pipeline ended, its counters included: the
+        source rows after its last chunk's (skipped under on_bad_rows "skip", without a
+        cursor) are counted in no chunk, only once the read ended. A run that resumes
+        counts them again from its chunks, so saving them twice never adds them twice."""
+        ...
+
     def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         """Journal the state of a resumable upload of object `key` (opaque JSON text,
         owned by the sink: upload id, parts, digests). Replaces any earlier state."""

@@ -15,6 +15,11 @@ from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEnt
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_signatures import verified_latest_export
 from sluice.server.committed.chain_tips import ChainTip
+from sluice.server.committed.sealed_values import (
+    ValueSealer,
+    opened_watermark,
+    watermark_place,
+)
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
@@ -44,6 +49,12 @@ class IncrementPlan:
         return bool(self.key) and not self.cursor
 
     @property
+    def parent_watermark_sealed(self) -> bool:
+        """Whether the parent's watermark (`since`, opened) was sealed in its manifest."""
+        watermark = self.parent.watermark if self.parent else None
+        return watermark is not None and bool(watermark.sealed)
+
+    @property
     def parent_folder(self) -> str:
         return self.parent.manifest_key.rpartition("/")[0] if self.parent else ""
 
@@ -67,6 +78,7 @@ def plan_increment(
     parent: CommittedExport | None = None,
     chain_tip: ChainTip | None = None,
     export_id: str = "",
+    sealer: ValueSealer | None = None,
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -111,6 +123,14 @@ def plan_increment(
         return IncrementPlan(mode, parent, key=spec.key)
     dtype = check_cursor(schema, spec.cursor)
     since = parent.watermark if parent else None
+    if parent is not None and since is not None and since.sealed:
+        # An encrypted parent's: this daemon's content-digest key opens it.
+        if sealer is None:
+            raise FailedPrecondition(
+                f"the parent export {parent.export_id}'s watermark is sealed, and no key "
+                "to open it was given"
+            )
+        since = opened_watermark(since, sealer, watermark_place(parent.export_id, parent.dataset))
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",

@@ -17,6 +17,7 @@ from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.committed.chain_tips import ChainTip
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.execution.verifying_keys import verifying_keys
 from sluice.server.pipeline.ascii_case import ascii_lower
@@ -161,6 +162,7 @@ def build_plan(
     source_name: str = "",
     offsets_as_utc: bool = True,
     chain_tip: ChainTip | None = None,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
@@ -238,6 +240,7 @@ def build_plan(
         owner,
         settings,
         export_id,
+        sealer,
         chain_tip=chain_tip,
     )
     kept = _parent_zones(offsets, source_schema, increment, export_id)
@@ -254,6 +257,7 @@ def build_plan(
             owner,
             settings,
             export_id,
+            sealer,
             parent=increment.parent,
         )
     source, source_schema, increment = push_down_increment(
@@ -458,6 +462,7 @@ def _plan_increment(
     owner: str,
     settings: Settings,
     export_id: str,
+    sealer: ValueSealer | None,
     parent: CommittedExport | None = None,
     chain_tip: ChainTip | None = None,
 ) -> IncrementPlan:
@@ -481,6 +486,7 @@ def _plan_increment(
             parent=parent,
             chain_tip=chain_tip,
             export_id=export_id,
+            sealer=sealer,
         )
 
 

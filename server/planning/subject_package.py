@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from sluice.server.committed.chain_tips import ChainTip
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import (
     DataDependentArgument,
     FailedPrecondition,
@@ -103,6 +104,7 @@ def build_export_plan(
     owner: str,
     offsets_as_utc: bool = True,
     chain_tip: ChainTip | None = None,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
     `check_files` sees the files each source expands to before any is read; `owner` is
@@ -117,6 +119,7 @@ def build_export_plan(
             owner=owner,
             offsets_as_utc=offsets_as_utc,
             chain_tip=chain_tip,
+            sealer=sealer,
         )
     return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 

@@ -79,11 +79,18 @@ def build_report(manifest: Manifest, parents: tuple[Manifest, ...]) -> ReportMod
                     "time range",
                     ""
                     if query.time_range is None
+                    else f"{query.time_range.column} (bounds sealed)"
+                    if query.time_range.sealed
                     else f"{query.time_range.column} from {_time(query.time_range.since)} "
                     f"until {_time(query.time_range.until)}",
                 ),
                 ("redaction level", manifest.redaction.level or "none"),
-                ("labels", ", ".join(f"{k}={v}" for k, v in manifest.labels)),
+                (
+                    "labels",
+                    "(sealed)"
+                    if manifest.sealed_labels
+                    else ", ".join(f"{k}={v}" for k, v in manifest.labels),
+                ),
             )
             if v
         ),

@@ -245,7 +245,7 @@ def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
         raise InvalidArgument(
             field, 'must be a CreateExportRequest as JSON: {"requestId": "...", "spec": {...}}'
         ) from None
-    check_put_has_no_source(request.spec.HasField("source"))
+    check_put_has_no_source(request.spec.HasField("source"), request.spec.source.on_bad_rows)
     check_request(request)
     return PutRequest(spec_from_proto(request), request.request_id)
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sluice.server.committed.chain_tips import ChainTip
+from sluice.server.committed.sealed_values import ValueSealer
 from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -90,15 +91,23 @@ def plan_export(
     *,
     owner: str,
     chain_tip: ChainTip | None = None,
+    sealer: ValueSealer | None = None,
 ) -> ExportPlan | PackagePlan:
     """Check a request as CreateExport does, notify targets included, and plan it; a
     schedule is checked with this too, so a tick cannot fail on what creation could
     have said (InvalidArgument naming the first bad field). `chain_tip`: an increment's
-    chain's newest export as the job store knows it (increment_chains.chain_tip)."""
+    chain's newest export as the job store knows it (increment_chains.chain_tip);
+    `sealer` opens an encrypted parent's sealed watermark with the daemon's key."""
     check_notify(spec.notify, settings)
     try:
         return build_export_plan(
-            spec, settings, export_id, check_files, owner=owner, chain_tip=chain_tip
+            spec,
+            settings,
+            export_id,
+            check_files,
+            owner=owner,
+            chain_tip=chain_tip,
+            sealer=sealer,
         )
     except InvalidArgument as exc:
         if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
@@ -106,11 +115,14 @@ def plan_export(
         raise
 
 
-def check_scheduled_spec(spec: ExportSpec, *, settings: Settings) -> None:
+def check_scheduled_spec(
+    spec: ExportSpec, *, settings: Settings, sealer: ValueSealer | None = None
+) -> None:
     """A schedule's spec, checked as each tick will queue it: the server's own export,
-    never of a `flight:` source (which only a DoPut feeds)."""
+    never of a `flight:` source (which only a DoPut feeds); `sealer`, of the key the
+    daemon loaded, opens an encrypted parent's sealed watermark."""
     refuse_pushed_sources(spec, settings)
-    plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name)
+    plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name, sealer=sealer)
 
 
 def new_export_id() -> str:
@@ -126,9 +138,14 @@ class ExportService:
         runner: ExportRunner,
         hub: EventHub,
         certificate_expiry: Callable[[], datetime] | None = None,
+        *,
+        sealer: ValueSealer | None = None,
     ) -> None:
-        """`certificate_expiry` tells when the certificate served now expires (TLS only)."""
+        """`certificate_expiry` tells when the certificate served now expires (TLS only);
+        `sealer`, of the content-digest key the daemon loaded, opens an encrypted
+        parent's sealed watermark when an increment is planned."""
         self._settings = settings
+        self._sealer = sealer
         self._certificate_expiry = certificate_expiry
         self._store = store
         self._runner = runner
@@ -213,6 +230,7 @@ class ExportService:
             lambda files: check_source_files(principal, files, "spec.source.uri"),
             owner=principal.name,
             chain_tip=chain_tip(self._store, spec, principal.name),
+            sealer=self._sealer,
         )
         # A package of "every source with a subject_column" is stored with the sources it
         # was planned with: a run resumed after the config changed reads the same ones.

@@ -89,7 +89,7 @@ def test_sqlite_rows_with_values_not_of_their_type_are_skipped_and_counted(
         daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet",
         report=True,
     )  # fmt: skip
-    assert skipped_rows(finished, after_last_chunk=1) == len(SQLITE_BAD)
+    assert skipped_rows(finished) == len(SQLITE_BAD)
     report = (manifest_path(finished.manifest_uri).parent / "report.html").read_text()
     assert f"<dt>Source rows skipped (on_bad_rows skip)</dt><dd>{len(SQLITE_BAD)}</dd>" in report
     good = [i for i in range(SQLITE_ROWS) if i not in SQLITE_BAD]
@@ -101,6 +101,30 @@ def test_sqlite_rows_with_values_not_of_their_type_are_skipped_and_counted(
 
     message = _failed(_export(daemon, uri, table="t", format="parquet", dataset="fail"))
     assert "column 'amount'" in message and 'on_bad_rows "skip"' in message, message
+
+
+def test_the_live_skipped_rows_counter_ends_equal_to_the_manifests(daemon: Daemon) -> None:
+    """Rows skipped after the last chunk's rows (the table's last row) are counted in no
+    chunk: the last progress event, the finished event, GetExport and GetExport after a
+    restart all count them, as the manifest does."""
+    uri = _sqlite_source(daemon.sources / "tail.db", SQLITE_ROWS, SQLITE_BAD)
+    spec = ExportClient.build_spec(
+        source=uri, table="t", to=str(daemon.exports), dataset="tail", on_bad_rows="skip",
+        chunk_rows=1000, format="parquet",
+    )  # fmt: skip
+    progress: list[int] = []
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id, timeout=180):
+            if event.HasField("progress"):
+                progress.append(event.progress.counters.get("source/skipped_rows", 0))
+            if event.HasField("finished"):
+                finished = event.finished
+    assert progress and progress[-1] == len(SQLITE_BAD), progress
+    assert skipped_rows(finished) == len(SQLITE_BAD)
+    daemon.restart()
+    with ExportClient(daemon.address) as client:
+        assert skipped_rows(client.get(export_id)) == len(SQLITE_BAD)
 
 
 @pytest.mark.slow
@@ -122,7 +146,7 @@ def test_a_resumed_sqlite_export_counts_each_skipped_row_once(daemon_factory) ->
     with ExportClient(slow.address) as client:
         finished = client.wait(export_id, timeout=300)
     assert "resumes after chunk" in slow.log_tail(400)
-    assert skipped_rows(finished, after_last_chunk=1) == len(bad)
+    assert skipped_rows(finished) == len(bad)
     out = read_export(finished.manifest_uri)
     assert out["id"].to_list() == [i for i in range(rows) if i not in bad]
 
@@ -171,7 +195,7 @@ def test_a_sqlite_decimal_of_a_long_scale_never_turns_another_value_into_null(
         daemon, uri, query=_UNION, order_by=["id"], format="parquet", on_bad_rows="skip",
         dataset="s2",
     )  # fmt: skip
-    assert skipped_rows(skipped, after_last_chunk=0) == 1
+    assert skipped_rows(skipped) == 1
     out = read_export(skipped.manifest_uri)
     assert out["id"].to_list() == [0, 1, 2, 3, 4, 6]
     assert out["amount"].to_list() == [*want, Decimal("5.00")]
@@ -226,7 +250,7 @@ def test_duckdb_rows_with_infinities_or_huge_numbers_are_skipped_and_counted(
     finished = _export(
         daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet"
     )
-    assert skipped_rows(finished, after_last_chunk=1) == len(bad)
+    assert skipped_rows(finished) == len(bad)
     out = read_export(finished.manifest_uri)
     assert out["id"].to_list() == [i for i in range(3000) if i not in bad]
     assert out.filter(out["id"] == 10)["h"].to_list() == [Decimal(-largest)]

@@ -15,9 +15,10 @@ from typing import Any
 import grpc
 import polars as pl
 import pyarrow as pa
+import pyarrow.flight as pa_flight
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, InvalidArgumentError
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
 from sluice.server.flight.ipc_codec import batch_payload, schema_payload
@@ -264,6 +265,40 @@ def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field
         _raw_put(daemon, [_flight_data(schema_payload(schema), descriptor)])
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(field), caught.value.details()
+
+
+@pytest.mark.parametrize("on_bad_rows", ["skip", "fail"])
+def test_a_put_asking_for_on_bad_rows_is_refused_naming_it(
+    daemon: Daemon, on_bad_rows: str
+) -> None:
+    """on_bad_rows is about reading a source; a put's rows arrive as Arrow batches taken
+    whole (one of another schema is refused), so there is no row to skip: a put that
+    asks was taken and the field ignored. It is refused at its start, from pyarrow's own
+    Flight client and from Sluice's (which dropped the field unsent), exporting nothing."""
+    cmd = command(daemon, f"bad-rows-{on_bad_rows}", source={"onBadRows": on_bad_rows})
+    table = expected(1000).to_arrow()
+    client = pa_flight.connect(f"grpc://{daemon.address}")
+    with pytest.raises(pa.ArrowInvalid) as refused:
+        writer, reader = client.do_put(pa_flight.FlightDescriptor.for_command(cmd), table.schema)
+        reader.read()
+        for batch in table.to_batches(max_chunksize=100):
+            writer.write_batch(batch)
+        writer.done_writing()
+        while reader.read() is not None:
+            pass
+        writer.close()
+    message = str(refused.value)
+    assert "FlightDescriptor.cmd.spec.source.on_bad_rows" in message, message
+    client.close()
+
+    spec = ExportClient.build_spec(
+        source="", to=str(daemon.exports), dataset="pushed", on_bad_rows=on_bad_rows
+    )
+    with ExportClient(daemon.address) as sluice:
+        with pytest.raises(InvalidArgumentError, match=r"spec\.source\.on_bad_rows"):
+            sluice.put(spec, table.to_batches(max_chunksize=100))
+        assert list(sluice.list()) == []
+    assert not (daemon.exports / "pushed").exists()
 
 
 @pytest.mark.parametrize(

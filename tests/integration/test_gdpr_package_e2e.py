@@ -351,6 +351,29 @@ def test_an_age_encrypted_package_opens_with_the_age_cli(world: World) -> None:
     assert decrypt(sealed).startswith(b"<!DOCTYPE html>")
 
 
+def test_an_encrypted_packages_labels_are_sealed_in_its_manifest(world: World) -> None:
+    """The manifest lies in the clear beside the sealed files: labels (a case number
+    naming the person) are sealed for the daemon, as an encrypted export's."""
+    label = "dsar-for-ann.subject@example.com"
+    spec = ExportClient.build_spec(
+        to=str(world.daemon.exports), dataset="sealed-labels", encrypt_to=[world.recipient],
+        compression="none", labels={"case": label},
+    )  # fmt: skip
+    spec.ClearField("source")
+    spec.subject.subject_id = "42"
+    spec.subject.sources.append("events")
+    with ExportClient(world.daemon.address) as client:
+        finished = client.wait(client.create(spec).id, timeout=180)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        assert dict(client.get(finished.id).spec.labels) == {"case": label}
+    stored = manifest_path(finished.manifest_uri).read_bytes()
+    assert label.encode() not in stored
+    manifest = json.loads(stored)
+    assert manifest["labels"] == {} and manifest["sealed_labels"]
+    verified = run_cli(world.daemon, "export", "verify", finished.id)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "field"),
     [

@@ -908,18 +908,31 @@ class JobStoreContract:
     def test_saved_progress_never_counts_ahead_of_the_journal(self, store: JobStore) -> None:
         # Mid-chunk progress already counts the chunk being committed; only its
         # record_chunk may add its counters to the job (a failed commit adds none).
-        store.create(new_job("j1"))
-        lease = self._claim(store, "r1", 60)
         first = (("EMAIL/message", 7),)
-        chunk = replace(make_chunk(0), counters=first)
-        store.record_chunk(
-            "j1", chunk, Progress(records=100, chunks=1, counters=first), lease=lease
-        )
+        lease = self._one_chunk_run(store, first)
         ahead = Progress(records=200, chunks=2, counters=(("EMAIL/message", 9),))
         store.save_progress("j1", ahead, lease=lease)
         saved = store.get("j1").progress
         assert saved.records == 200 and saved.chunks == 2
         assert saved.counters == first
+
+    def test_final_progress_saves_the_counters_and_is_fenced(self, store: JobStore) -> None:
+        # The rows skipped after the last chunk's rows are counted in no chunk: the
+        # pipeline's final totals bring them to the job, under the run's lease.
+        lease = self._one_chunk_run(store, (("source/skipped_rows", 6),))
+        final = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 7),))
+        store.save_final_progress("j1", final, lease=lease)
+        assert store.get("j1").progress == final
+        # A real handover: the lease expires and another replica takes the job over.
+        assert store.expire_leases() == 1
+        taken = self._claim(store, "r2", 60)
+        assert taken.token > lease.token
+        with pytest.raises(LeaseLost):
+            store.save_final_progress("j1", Progress(records=999), lease=lease)
+        assert store.get("j1").progress == final
+        again = Progress(records=100, chunks=1, counters=(("source/skipped_rows", 8),))
+        store.save_final_progress("j1", again, lease=taken)
+        assert store.get("j1").progress == again
 
     def test_unknown_job_is_not_found_for_chunks_and_progress(self, store: JobStore) -> None:
         with pytest.raises(NotFound):
@@ -1276,6 +1289,7 @@ class JobStoreContract:
         attempts: list[Callable[[], object]] = [
             lambda: store.record_chunk("j1", make_chunk(1), Progress(chunks=2), lease=old),
             lambda: store.save_progress("j1", Progress(records=999), lease=old),
+            lambda: store.save_final_progress("j1", Progress(records=999), lease=old),
             lambda: store.save_upload("j1", "k1", '{"parts": [1, 2]}', lease=old),
             lambda: store.save_upload("j1", "k2", "{}", lease=old),
             lambda: store.delete_upload("j1", "k1", lease=old),
@@ -1485,6 +1499,15 @@ class JobStoreContract:
         for t in threads:
             t.join()
         assert sorted(lease.job_id for lease in taken) == ["j00", "j01"]
+
+    def _one_chunk_run(self, store: JobStore, counters: tuple[tuple[str, int], ...]) -> Lease:
+        """Job j1 claimed by r1, its first chunk of 100 records journalled with `counters`."""
+        store.create(new_job("j1"))
+        lease = self._claim(store, "r1", 60)
+        chunk = replace(make_chunk(0), counters=counters)
+        progress = Progress(records=100, chunks=1, counters=counters)
+        store.record_chunk("j1", chunk, progress, lease=lease)
+        return lease
 
     @staticmethod
     def _claim(store: JobStore, owner: str, seconds: float, per_creator: int = 0) -> Lease:

@@ -27,27 +27,48 @@ from sluice.format.stored_objects import (
 )
 
 FORMAT_VERSION = 1
+#: The version of a manifest holding sealed values (an encrypted export's watermark,
+#: labels or time range bounds, committed/sealed_values.py). A Sluice that reads only
+#: version 1 refuses it (FAILED_PRECONDITION, "format_version 2 is not one this Sluice
+#: reads") instead of reading a sealed watermark as none and sending every row again as
+#: an increment. Manifests without sealed values stay version 1, byte for byte.
+SEALED_FORMAT_VERSION = 2
+#: The versions this Sluice reads.
+READ_FORMAT_VERSIONS = (FORMAT_VERSION, SEALED_FORMAT_VERSION)
 
 
 @dataclass(frozen=True)
 class Watermark:
-    """The largest incremental cursor value an export sent (where the next one starts)."""
+    """The largest incremental cursor value an export sent (where the next one starts).
+
+    An encrypted export's manifest lies in the clear beside its sealed chunks, so its
+    watermark's value is `sealed` (value None): only the daemon that wrote it (holding
+    its content-digest key) opens it, to continue the chain."""
 
     column: str
     #: JSON-safe: ISO-8601 text for dates and times, a number, or text.
     value: Any
     #: The Polars dtype it came from, e.g. "Datetime(time_unit='us', time_zone='UTC')".
     dtype: str
+    #: The value sealed for the daemon (base64), or "" when `value` is in the clear.
+    sealed: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "value": self.value, "dtype": self.dtype}
+        described = {"column": self.column, "value": self.value, "dtype": self.dtype}
+        return described | ({"sealed": self.sealed} if self.sealed else {})
 
     @classmethod
     def from_json(cls, raw: Any) -> Watermark | None:
         """None for anything but an object naming a column (no watermark recorded)."""
         if not isinstance(raw, Mapping) or "column" not in raw:
             return None
-        return cls(str(raw["column"]), raw.get("value"), str(raw.get("dtype", "")))
+        sealed = raw.get("sealed")
+        return cls(
+            str(raw["column"]),
+            raw.get("value"),
+            str(raw.get("dtype", "")),
+            sealed if isinstance(sealed, str) else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -142,9 +163,13 @@ class TimeRangeInfo:
     column: str
     since: datetime | None = None
     until: datetime | None = None
+    #: An encrypted export's bounds, sealed for the daemon (base64; since and until
+    #: None), or "" when they are in the clear.
+    sealed: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "since": _iso(self.since), "until": _iso(self.until)}
+        described = {"column": self.column, "since": _iso(self.since), "until": _iso(self.until)}
+        return described | ({"sealed": self.sealed} if self.sealed else {})
 
 
 @dataclass(frozen=True)
@@ -185,6 +210,7 @@ class QueryInfo:
                 time_range.required_text("column"),
                 time_range.time("since"),
                 time_range.time("until"),
+                time_range.text("sealed"),
             ),
             ids=None if ids is None else IdsInfo(ids.text("column"), ids.integer("count")),
         )
@@ -466,6 +492,9 @@ class Manifest:
     redaction: RedactionInfo = field(default_factory=RedactionInfo)
     content_digest: ContentDigest | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    #: An encrypted export's labels, sealed for the daemon (base64; `labels` empty):
+    #: written only when there are some, so other manifests keep their bytes.
+    sealed_labels: str = ""
     key_index: KeyIndexEntry | None = None
     tombstones: TombstonesEntry | None = None
     chunks: tuple[ChunkEntry, ...] = ()
@@ -490,17 +519,39 @@ class Manifest:
             yield self.tombstones
         yield from self.documents
 
+    @property
+    def holds_sealed_values(self) -> bool:
+        """Whether a value of it is sealed (then it is written as SEALED_FORMAT_VERSION)."""
+        since = self.incremental.since
+        time_range = self.query.time_range
+        return bool(
+            (self.watermark is not None and self.watermark.sealed)
+            or (since is not None and since.sealed)
+            or (time_range is not None and time_range.sealed)
+            or self.sealed_labels
+        )
+
+    @property
+    def written_format_version(self) -> int:
+        """The format_version it is written with: readers of version 1 only must refuse
+        sealed values (they would read a sealed watermark as none)."""
+        if self.holds_sealed_values:
+            return max(self.format_version, SEALED_FORMAT_VERSION)
+        return self.format_version
+
     def to_dict(self) -> dict[str, Any]:
         described = self._members()
         if self.documents:
             described["documents"] = [d.to_json() for d in self.documents]
         if self.subject_package is not None:
             described["subject_package"] = self.subject_package.to_json()
+        if self.sealed_labels:
+            described["sealed_labels"] = self.sealed_labels
         return described
 
     def _members(self) -> dict[str, Any]:
         return {
-            "format_version": self.format_version,
+            "format_version": self.written_format_version,
             "export_id": self.export_id,
             "dataset": self.dataset,
             "parent_export_id": self.parent_export_id,
@@ -550,9 +601,10 @@ class Manifest:
             raise ManifestError("not a Sluice manifest (no list of chunks)")
         fields = Fields(raw)
         version = fields.integer("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        if version not in READ_FORMAT_VERSIONS:
+            readable = " or ".join(str(v) for v in READ_FORMAT_VERSIONS)
             raise UnknownFormatVersion(
-                f"format_version {version} is not one this Sluice reads ({FORMAT_VERSION}): "
+                f"format_version {version} is not one this Sluice reads ({readable}): "
                 "written by another Sluice version?"
             )
         chunks = tuple(ChunkEntry.parse(c) for c in fields.objects("chunks"))
@@ -582,6 +634,7 @@ class Manifest:
             if digest is None
             else ContentDigest(digest.text("algorithm"), digest.text("key_id")),
             labels=fields.text_map("labels"),
+            sealed_labels=fields.text("sealed_labels"),
             key_index=None if key_index is None else KeyIndexEntry.parse(key_index),
             tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
             chunks=chunks,

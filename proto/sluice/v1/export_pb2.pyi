@@ -89,7 +89,9 @@ class Source(_message.Message):
     it (manifest source.skipped_rows, progress counter source/skipped_rows, report). A
     file's value that does not convert to its column's type always fails, naming file,
     line and column: give the column a type in `schema`. A database query that fails on
-    a value itself (a CAST in it) fails whatever this says.
+    a value itself (a CAST in it) fails whatever this says. A Flight DoPut refuses it
+    (INVALID_ARGUMENT naming FlightDescriptor.cmd.spec.source.on_bad_rows): a put's rows
+    are Arrow batches taken whole and acknowledged by count, with no row to skip.
     """
     table: _builtins.str
     """Database sources (sqlite:///ABS/PATH.db, duckdb:///ABS/PATH.duckdb): the table to
@@ -1768,7 +1770,10 @@ class DatasetExport(_message.Message):
     chunks: _builtins.int
     stored_bytes: _builtins.int
     watermark_json: _builtins.str
-    """The export's watermark as JSON ("null" for none)."""
+    """The export's watermark as JSON ("null" for none): {"column", "value", "dtype"}; an
+    encrypted export's (and an increment's on an encrypted parent) has its value sealed
+    for the daemon, {"column", "value": null, "dtype", "sealed": "<base64>"}.
+    """
     def __init__(
         self,
         *,
