@@ -52,7 +52,7 @@ from sluice.server.pipeline.narrowed_values import (
     NarrowedColumns,
     checkable,
 )
-from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.pipeline.source import ResolvedSource, file_opener
 from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
 from sluice.server.storage_errors import storage_errors
 
@@ -188,9 +188,10 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
             first = first or names
             continue
         if names != first:
+            source.log_file(path)
             return SourceDataError(
-                f"{shown(path)}: its columns differ from the first file's "
-                f"({shown(source.files[0])}): {header_differences(first, names)}"
+                f"{source.file_shown(path)}: its columns differ from the first file's "
+                f"({source.file_shown(source.files[0])}): {header_differences(first, names)}"
             )
     return None
 

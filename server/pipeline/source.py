@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
-from collections.abc import Callable, Generator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
@@ -32,7 +33,7 @@ from sluice.server.allowed_roots import (
     resolved_roots,
     within_roots,
 )
-from sluice.server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
@@ -71,6 +72,8 @@ from sluice.sinks.locations import (
     without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
+
+_log = logging.getLogger("sluice.source")
 
 #: Name of the row-position column added to every source; never exported.
 ROW_INDEX = "__sluice_row"
@@ -122,6 +125,39 @@ class ResolvedSource:
     #: scans panic on (fixed_offsets), so their rows are counted through Arrow. Set by
     #: the planner, which reads the first file's schema (unreadable_columns).
     fixed_offsets: bool = False
+    #: Files: the named source `uri` is the hidden location of ("" for a caller's own
+    #: URI). Its errors name it and a file's place, never a path (file_shown).
+    source_name: str = ""
+
+    def file_shown(self, path: str) -> str:
+        """One of `files` as callers' errors name it: the path (without credentials) of
+        a caller's own URI; for a named source, its name and the file's place."""
+        if not self.source_name:
+            return shown(path)
+        return f"named source {quoted(self.source_name)}, {self._place(path)}"
+
+    def log_file(self, path: str) -> None:
+        """The server log's line for an error about a named source's file: which file
+        it is (callers are told only its place)."""
+        if self.source_name:
+            _log.warning(
+                "named source %r, %s is %s", self.source_name, self._place(path), shown(path)
+            )
+
+    @contextmanager
+    def errors_logged(self, path: str) -> Iterator[None]:
+        """Around the reading of one of `files`: a domain error it raises is logged with
+        the file's path when the source is named (log_file)."""
+        try:
+            yield
+        except SluiceError:
+            self.log_file(path)
+            raise
+
+    def _place(self, path: str) -> str:
+        if path in self.files:
+            return f"file {self.files.index(path) + 1} of {len(self.files)}"
+        return "a file"
 
     @property
     def in_cloud(self) -> bool:
@@ -225,6 +261,7 @@ def resolve_source(
         profile=profile,
         real_files=tuple(real_files),
         objects=tuple(objects),
+        source_name=source_name,
     )
 
 

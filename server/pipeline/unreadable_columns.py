@@ -30,7 +30,7 @@ from sluice.server.pipeline.footer_schemas import (
     stored_schema,
 )
 from sluice.server.pipeline.ordered_workers import in_order
-from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.pipeline.source import ResolvedSource, file_opener
 from sluice.server.pipeline.stream_source import holds_decimal256
 from sluice.server.storage_errors import storage_errors
 
@@ -124,7 +124,8 @@ def survey_files(
                 offsets.setdefault(column, zone)
             problem = unreadable_column(schema, wanted)
             if problem is not None:
-                return SchemaSurvey(f"{shown(path)}: {problem}", fixed_offsets)
+                source.log_file(path)
+                return SchemaSurvey(f"{source.file_shown(path)}: {problem}", fixed_offsets)
             if each is not None:
                 each(path, schema)
     return SchemaSurvey(None, fixed_offsets, tuple(offsets.items()))

@@ -34,7 +34,6 @@ from sluice.server.pipeline.source import (
     ResolvedSource,
     read_schema,
     resolve_source,
-    shown,
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
@@ -718,7 +717,7 @@ def _refuse_unreadable(
 def _read_schema(source: ResolvedSource) -> pl.Schema:
     """The source's schema."""
     # A stream or a database has no files: an IndexError here was an INTERNAL.
-    where = shown(source.files[0]) if source.files else "the source"
+    where = source.file_shown(source.files[0]) if source.files else "the source"
     try:
         schema = read_schema(source)
     except SluiceError:
