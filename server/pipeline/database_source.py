@@ -483,9 +483,11 @@ def _select(
         column = _quote(read.id_column)
         # The same lower() on both sides: SQLite's folds ASCII letters only, as the
         # pipeline does; DuckDB's folds every letter (`Ä` too), on the id as on the
-        # column, so it keeps more rows, never fewer, for the pipeline to filter.
+        # column, so it keeps more rows, never fewer, for the pipeline to filter. trim()
+        # takes off spaces alone, as the pipeline's strip does.
         if read.ids_ignore_case:
-            terms.append(f"lower({column}) IN ({', '.join(['lower(?)'] * len(read.ids))})")
+            lowered = ", ".join(["lower(?)"] * len(read.ids))
+            terms.append(f"lower(trim({column})) IN ({lowered})")
         else:
             terms.append(f"{column} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)

@@ -687,7 +687,8 @@ def _id_match(target: PostgresTarget, column: str, *, ignore_case: bool = False)
     ASCII letters only, as the pipeline does (whatever the database's locale: a Turkish
     one would fold `I` to a dotless i)."""
     if ignore_case:
-        return f'lower({sql_name(column)}::text COLLATE "C") = ANY(%s::text[])'
+        # trim() takes off spaces alone, as the pipeline's strip does.
+        return f'lower(trim({sql_name(column)}::text) COLLATE "C") = ANY(%s::text[])'
     if target.column(column).as_text:
         return f"{sql_name(column)}::text = ANY(%s::text[])"
     return f"{sql_name(column)} = ANY(%s)"

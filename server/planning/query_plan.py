@@ -243,12 +243,13 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
         ) from None
     if ignores_case(query, dtype):
         lowered = pl.Series([ascii_lower(i) for i in query.ids], dtype=pl.String)
-        return ascii_lower_expr(pl.col(column)).is_in(lowered.implode())
+        return ascii_lower_expr(pl.col(column).str.strip_chars(" ")).is_in(lowered.implode())
     return pl.col(column).is_in(values.implode())
 
 
 def ignores_case(query: QuerySpec, dtype: pl.DataType) -> bool:
-    """Whether the ids match in either case: asked for, on a text column."""
+    """Whether the ids match in either case (and without spaces around the column's
+    value, as the ids are stripped): asked for, on a text column."""
     return query.ids_ignore_case and dtype == pl.String
 
 
