@@ -15,18 +15,12 @@ import pytest
 
 from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import manifest_path
+from tests.integration.test_gdpr_package_subject_rows import GDPR
 from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 SUBJECT = "alice@example.com"
 OWNERS = [SUBJECT, " alice@example.com", "ALICE@example.com  ", "bob@example.com", " 42 "]
-GDPR = {
-    "controller": "Ctl Ltd",
-    "contact": "dpo@ctl.example",
-    "purposes": "p",
-    "retention": "r",
-    "recipients": "x",
-}
 
 
 def _records(folder: Path, source: str) -> list[dict[str, Any]]:
