@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,10 @@ class Notifier:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="notify")
         self._in_flight = 0
+        # Attempts started and not yet over: a stop waits for them, as an attempt whose
+        # outcome is not recorded (the store closed under it) leaves its row claimed and
+        # the receiver gets it again after the restart.
+        self._under_way: set[Future[None]] = set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="notifier", daemon=True)
@@ -92,11 +97,19 @@ class Notifier:
             self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the attempts in flight (pending deliveries continue on next start)."""
+        """Stop starting attempts, and wait up to `timeout` seconds in all for the
+        attempts under way to end and be recorded (pending deliveries continue on next
+        start; one still under way when the time is up is due again when its claim
+        ends)."""
+        until = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._lock:
+            under_way = set(self._under_way)
+        if under_way:
+            wait(under_way, timeout=max(0.0, until - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self) -> int:
@@ -121,7 +134,17 @@ class Notifier:
         due = self._store.claim_notifications(timedelta(seconds=hold), free)
         with self._lock:
             self._in_flight += len(due)
-        return [self._pool.submit(self._attempt_unless_stopping, delivery) for delivery in due]
+            started = [
+                self._pool.submit(self._attempt_unless_stopping, delivery) for delivery in due
+            ]
+            self._under_way.update(started)
+        for future in started:
+            future.add_done_callback(self._over)
+        return started
+
+    def _over(self, future: Future[None]) -> None:
+        with self._lock:
+            self._under_way.discard(future)
 
     def _attempt_unless_stopping(self, delivery: NotificationDelivery) -> None:
         # Left unattempted, a claimed delivery is due again when its claim ends.

@@ -146,3 +146,35 @@ def test_a_trickling_mail_server_is_cut_at_the_deadline(
 
     (delivery,) = cut.notifications
     assert (delivery.state, delivery.last_error) == ("pending", "no complete answer within 3 s")
+
+
+def test_a_webhook_under_way_at_sigterm_is_recorded_and_not_sent_again(
+    daemon_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The daemon is stopped while the receiver holds a request: the stop waits for the
+    answer and records it, so the restarted daemon does not send it again."""
+    slow = WebhookReceiver(delay=2.0)
+    with slow.running():
+        d = _daemon(daemon_factory, tmp_path, notification_retry_seconds=3600)
+        with ExportClient(d.address) as client:
+            spec = ExportClient.build_spec(
+                source=str(d.sources / "events.parquet"),
+                to=str(d.exports),
+                dataset="stopped",
+                notify=[slow.url()],
+            )
+            export = client.create(spec)
+            slow.wait_for(1, timeout=120)
+        assert d.stop(timeout=120) == 0
+        d.start()
+        with ExportClient(d.address) as client:
+            # Had the answer gone unrecorded, the row would stay claimed until its claim
+            # ended (39 s here) and then be sent again.
+            done = _until(
+                client, export.id, lambda e: e.notifications[0].state != "pending", timeout=150
+            )
+
+    assert [hook.headers["Sluice-Delivery-Id"] for hook in slow.received] == [f"{export.id}.0"]
+    (delivery,) = done.notifications
+    assert (delivery.state, delivery.attempts) == ("delivered", 1)
