@@ -38,7 +38,7 @@ CHUNK_COLUMNS: Final = (
 )
 NOTIFICATION_COLUMNS: Final = (
     "job_id, idx, target, delivery_id, state, attempts, last_error, last_attempt_at,"
-    " next_attempt_at"
+    " next_attempt_at, late_seconds"
 )
 
 #: A stored time (SQLite text, PostgreSQL timestamptz) as an aware UTC datetime, or None.
@@ -251,7 +251,8 @@ RECORD_ATTEMPT_SQL: Final = (
     " last_attempt_at = ?,"
     # Typed NULL: PostgreSQL types the other branch's parameter from it.
     f" next_attempt_at = CASE WHEN {_RETRIED_AFTER_DELETE}"
-    " THEN CAST(NULL AS timestamptz) ELSE ? END"
+    " THEN CAST(NULL AS timestamptz) ELSE ? END,"
+    " late_seconds = COALESCE(CAST(? AS DOUBLE PRECISION), late_seconds)"
     " WHERE delivery_id = ?"
 )
 
@@ -263,6 +264,7 @@ def attempt_values(
     error: str,
     attempted_at: datetime,
     next_attempt_at: datetime | None,
+    late_seconds: float | None,
     write_time: WriteTime,
 ) -> tuple[object, ...]:
     retried_after_delete = (state.value, DeliveryState.PENDING.value, JobState.DELETED.value)
@@ -277,6 +279,7 @@ def attempt_values(
         write_time(attempted_at),
         *retried_after_delete,
         None if next_attempt_at is None else write_time(next_attempt_at),
+        late_seconds,
         delivery_id,
     )
 
@@ -472,7 +475,8 @@ def delivery_id(job_id: str, index: int, rounds: int) -> str:
 #: Re-arming a delivery: pending, no attempts, the next round (and so a new id).
 REARM_SQL: Final = (
     "UPDATE notifications SET state = 'pending', attempts = 0, last_error = '',"
-    " last_attempt_at = NULL, next_attempt_at = NULL, rounds = rounds + 1,"
+    " last_attempt_at = NULL, next_attempt_at = NULL, late_seconds = 0,"
+    " rounds = rounds + 1,"
     " delivery_id = job_id || '.' || CAST(idx AS TEXT) || '.' || CAST(rounds + 1 AS TEXT)"
     " WHERE job_id = {param}"
 )
@@ -489,6 +493,7 @@ def notification_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Notifi
         last_error=row["last_error"],
         last_attempt_at=read_time(row["last_attempt_at"]),
         next_attempt_at=read_time(row["next_attempt_at"]),
+        late_seconds=float(row["late_seconds"]),
     )
 
 

@@ -15,8 +15,9 @@ at most its deadline while other deliveries are claimed and sent.
 A failed attempt is retried after an exponential backoff with jitter (half fixed, half
 random, so retries from many daemons spread out but still grow) until
 `notification_retry_seconds` after the export's end; then the delivery is given up. Time
-a delivery waited past its due time for a free worker is added to its window: a busy
-notifier does not use up a delivery's retries.
+a delivery's attempts waited past their due times for a free worker (summed over its
+attempts, and stored with it) is added to its window: a busy notifier does not use up a
+delivery's retries.
 """
 
 from __future__ import annotations
@@ -258,10 +259,12 @@ class Notifier:
         )
         ended = job.finished_at or now
         # The time this attempt waited past its due time (for a free worker, or a notifier
-        # that was not running) is not the receiver's: it does not count.
+        # that was not running) is not the receiver's: it does not count, nor did the
+        # earlier attempts' (stored with the delivery, as each attempt is a new claim).
         late = max(timedelta(0), now - (delivery.next_attempt_at or ended))
+        late_seconds = delivery.late_seconds + late.total_seconds()
         window = timedelta(seconds=self._settings.notification_retry_seconds)
-        deadline = ended + window + late
+        deadline = ended + window + timedelta(seconds=late_seconds)
         target = _named(delivery)
         if retry_at > deadline:
             _log.warning(
@@ -271,7 +274,7 @@ class Notifier:
                 attempts,
                 error,
             )
-            self._record(delivery, DeliveryState.FAILED, error, now, None)
+            self._record(delivery, DeliveryState.FAILED, error, now, None, late_seconds)
             return
         _log.info(
             "export %s: notification %s attempt %d failed (%s); retry at %s",
@@ -281,7 +284,7 @@ class Notifier:
             error,
             retry_at.isoformat(),
         )
-        self._record(delivery, DeliveryState.PENDING, error, now, retry_at)
+        self._record(delivery, DeliveryState.PENDING, error, now, retry_at, late_seconds)
         with self._lock:
             if self._soonest is None or retry_at < self._soonest:
                 self._soonest = retry_at
@@ -293,6 +296,7 @@ class Notifier:
         error: str,
         now: datetime,
         retry_at: datetime | None,
+        late_seconds: float | None = None,
     ) -> None:
         self._store.record_notification_attempt(
             delivery.delivery_id,
@@ -300,6 +304,7 @@ class Notifier:
             error=error,
             attempted_at=now,
             next_attempt_at=retry_at,
+            late_seconds=late_seconds,
         )
 
 

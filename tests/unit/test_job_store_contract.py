@@ -1177,6 +1177,30 @@ class JobStoreContract:
             next_attempt_at=None,
         )
 
+    def test_a_deliverys_lateness_is_kept_across_attempts_until_a_rearm(
+        self, store: JobStore
+    ) -> None:
+        # Its retry window grows by the time its attempts waited past their due times: a
+        # later attempt (a new claim, maybe another replica) must know the earlier ones'.
+        now = datetime.now(UTC)
+        store.create(new_job("job-l", spec=replace(make_spec(), notify=("ops",))))
+        store.transition("job-l", {Q}, C)
+        for late in (2.5, None, 7.25):
+            assert store.record_notification_attempt(
+                "job-l.0",
+                state=DeliveryState.PENDING,
+                error="HTTP 500",
+                attempted_at=now,
+                next_attempt_at=now,
+                late_seconds=late,
+            )
+            (delivery,) = store.notifications("job-l")
+            assert delivery.late_seconds == (2.5 if late is None else late)
+        (due,) = store.claim_notifications(timedelta(minutes=1), 10)
+        assert (due.attempts, due.late_seconds) == (3, 7.25)
+        store.rearm_notifications("job-l")
+        assert [d.late_seconds for d in store.notifications("job-l")] == [0.0]
+
     def test_claimed_deliveries_wait_for_their_claim_to_expire(self, store: JobStore) -> None:
         for job_id in ("job-c", "job-d"):
             store.create(new_job(job_id, spec=replace(make_spec(), notify=("ops",))))

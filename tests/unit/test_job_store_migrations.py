@@ -8,6 +8,7 @@ import hashlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Final
 
 import psycopg
 import pytest
@@ -27,6 +28,10 @@ from tests.unit.test_job_store_contract import make_chunk, new_job
 
 _OLD_TIME = "2025-01-01T00:00:00.000000+00:00"
 
+#: The steps that made request ids per creator (`<created_by>\x1f<request_id>`).
+_SQLITE_PER_CREATOR_IDS: Final = 14
+_POSTGRES_PER_CREATOR_IDS: Final = 12
+
 
 def _sqlite_at(path: Path, version: int) -> None:
     """A store as an older Sluice left it: the first `version` steps, one job in it."""
@@ -35,10 +40,12 @@ def _sqlite_at(path: Path, version: int) -> None:
         for statement in statements:
             db.execute(statement)
     db.execute(f"PRAGMA user_version = {version}")
+    # From the step that made request ids per creator on, the column holds the creator's.
+    request_id = "\x1freq-old" if version >= _SQLITE_PER_CREATOR_IDS else "req-old"
     db.execute(
         "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json, created_at,"
-        " updated_at) VALUES ('old', 'req-old', 'fp', 'succeeded', ?, ?, ?)",
-        (new_job("old").spec.to_json(), _OLD_TIME, _OLD_TIME),
+        " updated_at) VALUES ('old', ?, 'fp', 'succeeded', ?, ?, ?)",
+        (request_id, new_job("old").spec.to_json(), _OLD_TIME, _OLD_TIME),
     )
     db.close()
 
@@ -155,7 +162,7 @@ def test_postgres_rows_from_before_revisions_start_at_zero(
 def test_postgres_request_ids_become_their_creators(postgres_server: PostgresServer) -> None:
     url = postgres_server.new_database()
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn, "test", upto=SCHEMA_VERSION - 1)  # type: ignore[arg-type]
+        migrate(conn, "test", upto=_POSTGRES_PER_CREATOR_IDS - 1)  # type: ignore[arg-type]
         conn.execute(
             "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
             " created_at, updated_at, created_by)"
