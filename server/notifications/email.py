@@ -93,6 +93,7 @@ class _WatchedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # smtplib's own way to open its connection (SMTP_SSL and LMTP override it too).
-        sock = socket.create_connection((host, port), timeout, self.source_address)
+        # Connecting gets the time left (the socket is watched only once connected).
+        sock = socket.create_connection((host, port), self._deadline.left(), self.source_address)
         self._deadline.watch(sock)
         return sock

@@ -83,6 +83,8 @@ class _WatchedHTTP(http.client.HTTPConnection):
     deadline: AttemptDeadline
 
     def connect(self) -> None:
+        # Connecting gets the time left (the socket is watched only once connected).
+        self.timeout = self.deadline.left()
         super().connect()
         self.deadline.watch(self.sock)
 
