@@ -423,7 +423,8 @@ def _refuse_compressed(source: ResolvedSource) -> None:
     with storage_errors(), file_opener(source)(file) as handle:
         compression = sniffed(handle)
     if compression is not None:
-        raise InvalidArgument("spec.source.uri", refusal(shown(file), compression))
+        source.log_file(file)
+        raise InvalidArgument("spec.source.uri", refusal(source.file_shown(file), compression))
 
 
 #: Lines Polars infers an NDJSON schema from (its default).
@@ -473,18 +474,21 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
                     yield number, line
             if start < len(chunk):
                 pieces.append(chunk[start:])
-    raise InvalidArgument("spec.source.uri", _too_big_to_infer(file, number + 1, cap))
+    source.log_file(file)
+    raise InvalidArgument(
+        "spec.source.uri", _too_big_to_infer(source.file_shown(file), number + 1, cap)
+    )
 
 
-def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
+def _too_big_to_infer(file_shown: str, lines: int, cap: int) -> str:
     size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap} bytes"
     if lines == 1:
         return (
-            f"{shown(file)}: line 1 is longer than {size} (the server's max_record_bytes; "
+            f"{file_shown}: line 1 is longer than {size} (the server's max_record_bytes; "
             "is the file one JSON object per line?)"
         )
     return (
-        f"{shown(file)}: its first {lines} lines are longer than {size} together (the "
+        f"{file_shown}: its first {lines} lines are longer than {size} together (the "
         f"server's max_record_bytes), too much to infer a schema from (the first "
         f"{_INFER_LINES} lines are read): put shorter lines first or raise max_record_bytes"
     )
@@ -493,6 +497,7 @@ def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
 def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     file = source.files[0]
     good: list[bytes] = []
+    # (_head_lines logs its own refusal: not under errors_logged, which would log twice.)
     with closing(_head_lines(source, file)) as lines:
         for number, line in lines:
             if len(good) >= _INFER_LINES:
@@ -504,14 +509,16 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
             if is_object:
                 good.append(line)
             elif source.on_bad_rows != "skip":
+                source.log_file(file)
                 raise InvalidArgument(
                     "spec.source.uri",
-                    f'{shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
+                    f'{source.file_shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
                     "leaves such lines out)",
                 )
     if not good:
+        source.log_file(file)
         raise InvalidArgument(
-            "spec.source.uri", f"{shown(file)}: no JSON object in its first lines"
+            "spec.source.uri", f"{source.file_shown(file)}: no JSON object in its first lines"
         )
     frame = pl.read_ndjson(io.BytesIO(b"\n".join(good)))
     return frame.lazy().with_row_index(ROW_INDEX).collect_schema()
