@@ -512,8 +512,8 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
                 source.log_file(file)
                 raise InvalidArgument(
                     "spec.source.uri",
-                    f'{source.file_shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
-                    "leaves such lines out)",
+                    f"{source.file_shown(file)}: line {number} is not a JSON object "
+                    '(on_bad_rows "skip" leaves such lines out)',
                 )
     if not good:
         source.log_file(file)
