@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted, quoted_list
-from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr
+from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr, ascii_strip_expr
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import QuerySpec
@@ -243,7 +243,7 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
         ) from None
     if ignores_case(query, dtype):
         lowered = pl.Series([ascii_lower(i) for i in query.ids], dtype=pl.String)
-        return ascii_lower_expr(pl.col(column).str.strip_chars(" ")).is_in(lowered.implode())
+        return ascii_lower_expr(ascii_strip_expr(pl.col(column))).is_in(lowered.implode())
     return pl.col(column).is_in(values.implode())
 
 

@@ -30,6 +30,7 @@ from sluice.server.errors import (
     quoted,
 )
 from sluice.server.gdpr_config import GdprConfig
+from sluice.server.pipeline.ascii_case import ascii_strip
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
     named_source_error,
@@ -126,7 +127,7 @@ def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ..
 def stripped(subject: SubjectSpec) -> SubjectSpec:
     """The subject with its id as matched: without the spaces around it, which a copied
     id brings along (`' alice@example.com'` would match no row)."""
-    return replace(subject, subject_id=subject.subject_id.strip())
+    return replace(subject, subject_id=ascii_strip(subject.subject_id))
 
 
 def ignores_case(subject_id: str) -> bool:
@@ -276,7 +277,7 @@ def _listed(sources: tuple[str, ...], settings: Settings) -> tuple[str, ...]:
 def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
     """A package says its sources, rows and formats: the request may not say them too."""
     subject_id = subject.subject_id
-    if not subject_id.strip():
+    if not ascii_strip(subject_id):
         raise InvalidArgument("spec.subject.subject_id", "is required")
     if len(subject_id) > _MAX_SUBJECT_ID or not subject_id.isprintable():
         raise InvalidArgument(

@@ -20,7 +20,17 @@ from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 SUBJECT = "alice@example.com"
-OWNERS = [SUBJECT, " alice@example.com", "ALICE@example.com  ", "bob@example.com", " 42 "]
+OWNERS = [
+    SUBJECT,
+    " alice@example.com",
+    "ALICE@example.com  ",
+    "bob@example.com",
+    " 42 ",
+    # ASCII whitespace (a tab, a carriage return) is taken off in every engine alike; a
+    # no-break space is not (SQLite's and the pipeline's trims never took it off).
+    "\talice@example.com\r",
+    "\u00a0alice@example.com",
+]
 
 
 def _records(folder: Path, source: str) -> list[dict[str, Any]]:
@@ -87,7 +97,7 @@ def test_an_email_subject_finds_its_rows_with_spaces_around_the_value(
 
     folder = package(SUBJECT)
     for source in ("logs", "applications", "messages"):
-        assert [r["id"] for r in _records(folder, source)] == [1, 2, 3], source
+        assert [r["id"] for r in _records(folder, source)] == [1, 2, 3, 6], source
     # Other ids match exactly, as before: " 42 " is not "42".
     folder = package("42")
     for source in ("logs", "applications", "messages"):
