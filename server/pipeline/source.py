@@ -247,7 +247,7 @@ def resolve_source(
     real_files: list[str] = []
     objects: list[ObjectInfo] = []
     if location.kind == "local":
-        files, real_files = _expand_local(location.target, allowed_roots)
+        files, real_files = _expand_local(location.target, allowed_roots, source_name)
     else:
         listed = _expand_cloud(uri, profile)
         files = [file for file, _ in listed]
@@ -587,37 +587,54 @@ def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     return open_file
 
 
-def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> tuple[list[str], list[str]]:
+def _expand_local(
+    pattern: str, allowed_roots: Sequence[Path], source_name: str = ""
+) -> tuple[list[str], list[str]]:
     """The files a local name or glob matches, each checked within the allowed roots, and
-    their resolved paths (each file and root resolved once: a glob may match 100,000)."""
+    their resolved paths (each file and root resolved once: a glob may match 100,000).
+    A named source's errors name it (and a file's place), its paths going to the log
+    only: a run plans it again, and what it finds then reaches the caller as it is."""
+    named = f"named source {quoted(source_name)}" if source_name else None
     if not has_magic(pattern):
-        _check_confined(pattern, allowed_roots)
+        _check_confined(pattern, allowed_roots, named)
         files = [pattern] if os.path.isfile(pattern) else []
     else:
         # The literal folder part is checked first, so nothing outside is even listed.
-        _check_confined(pattern.split("*")[0].split("?")[0].split("[")[0], allowed_roots)
+        literal = pattern.split("*")[0].split("?")[0].split("[")[0]
+        _check_confined(literal, allowed_roots, named)
         files = expand_local(pattern)
     if not files:
         what = "no file matches" if has_magic(pattern) else "file does not exist:"
+        if named is not None:
+            _log.warning("%s: %s %s", named, what, pattern)
+            missing = "no file matches its uri" if has_magic(pattern) else "its file does not exist"
+            raise InvalidArgument("spec.source.uri", f"{named}: {missing}")
         raise InvalidArgument("spec.source.uri", f"{what} {_shorten(pattern)}")
     real_roots = resolved_roots(allowed_roots)
     real_files = []
-    for file in files:
+    for number, file in enumerate(files, start=1):
         real = os.path.realpath(file)
         if not real_within(real, real_roots):
-            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots))
+            place = None if named is None else f"{named}, file {number} of {len(files)}"
+            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots, place))
         real_files.append(real)
     return files, real_files
 
 
-def _check_confined(path: str, roots: Sequence[Path]) -> None:
+def _check_confined(path: str, roots: Sequence[Path], named: str | None = None) -> None:
     """Reject paths outside the allowed source roots, following symlinks."""
     if not within_roots(path, roots):
-        raise InvalidArgument("spec.source.uri", _outside(path, roots))
+        raise InvalidArgument("spec.source.uri", _outside(path, roots, named))
 
 
-def _outside(path: str, roots: Sequence[Path]) -> str:
-    return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
+def _outside(path: str, roots: Sequence[Path], shown_as: str | None = None) -> str:
+    """`shown_as`: what the caller is told in place of `path` (a named source's file);
+    the path is then logged."""
+    if shown_as is not None:
+        _log.warning("%s is %s", shown_as, path)
+    return outside_message(
+        path, roots, "source", "allowed_source_roots", "--allow-source-root", sent=shown_as
+    )
 
 
 def _expand_cloud(

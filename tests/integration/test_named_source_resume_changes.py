@@ -112,3 +112,55 @@ def test_a_named_source_refused_when_a_resume_plans_again_names_its_place(
     assert expected in message
     assert str(folder) not in message
     assert f"named source 'events', file 1 of 1 is {first}" in daemon.log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("emptied", "named source 'events': no file matches its uri"),
+        ("linked_out", "named source 'events', file 2 of 2 is outside the source roots"),
+    ],
+)
+def test_a_named_glob_found_otherwise_when_a_resume_plans_again_hides_its_paths(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    tmp_path,  # type: ignore[no-untyped-def]
+    change: str,
+    expected: str,
+) -> None:
+    """The run expands the glob again: no file left, or one now a symlink out of the
+    allowed roots, is said naming the source (and the file's place), not the paths."""
+    folder = tmp_path / f"expanded-{change}" / "sources" / "hidden-folder"
+    folder.mkdir(parents=True)
+    daemon = daemon_factory(
+        f"expanded-{change}",
+        batch_rows=1024,
+        pipeline_queue_depth=2,
+        sources={"events": {"uri": str(folder / "*.parquet")}},
+    )
+    daemon.start()
+    _frame(list(range(ROWS))).write_parquet(folder / "a.parquet")
+    _frame(list(range(ROWS, ROWS + 10))).write_parquet(folder / "b.parquet")
+    spec = ExportClient.build_spec(
+        source_name="events",
+        to=str(daemon.exports),
+        dataset=change,
+        format="jsonl",
+        chunk_rows=CHUNK_ROWS,
+    )
+    export_id = create_and_kill_after_chunk(daemon, spec, 1)
+    second = folder / "b.parquet"
+    if change == "emptied":
+        for file in folder.iterdir():
+            file.unlink()
+    else:
+        outside = tmp_path / "elsewhere.parquet"
+        second.rename(outside)
+        second.symlink_to(outside)
+    daemon.start()
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(export_id, timeout=300)
+
+    message = str(failed.value)
+    assert expected in message
+    assert str(folder) not in message and str(tmp_path) not in message
+    assert str(folder) in daemon.log_path.read_text()
