@@ -149,7 +149,7 @@ def build_plan(
     spec: ExportSpec,
     settings: Settings,
     export_id: str,
-    check_files: Callable[[Sequence[str]], None] | None = None,
+    check_files: Callable[[ResolvedSource], None] | None = None,
     *,
     owner: str,
     source_name: str = "",
@@ -193,7 +193,7 @@ def build_plan(
         source_name=spec.source.name or source_name,
     )
     if check_files is not None:
-        check_files(source.files)
+        check_files(source)
     if column_types and source.format not in TYPED_FORMATS:
         raise InvalidArgument(
             "spec.source.schema",

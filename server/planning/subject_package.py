@@ -18,7 +18,7 @@ redaction, labels, notify, template; the package says the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -31,6 +31,7 @@ from sluice.server.errors import (
 )
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.pipeline.ascii_case import ascii_strip
+from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
     named_source_error,
@@ -52,7 +53,9 @@ from sluice.server.settings import Settings
 from sluice.server.templates import SUBJECT_OWN_COLUMNS, SUBJECT_PACKAGE_REDACTION
 
 #: A check of the files a source expands to (the caller's source roots).
-FileCheck = Callable[[Sequence[str]], None]
+#: Sees a source's files (ResolvedSource.files) before any is read; the source names
+#: them in errors (a named source's by place).
+FileCheck = Callable[[ResolvedSource], None]
 
 #: The formats every source of a package is written in, in this order.
 PACKAGE_FORMATS = ("json", "csv")
