@@ -78,15 +78,21 @@ def test_local_roots_resolve_symlinks_and_dots(tmp_path: Path) -> None:
     check_destination(principal, str(mine / "out"), "spec.destination.uri")
 
 
-def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> None:
-    """A glob is expanded again at each run: a symlink made after CreateExport, or an
-    owner removed from the config since, stops the run."""
+def _mine_with_a_link_out(tmp_path: Path) -> Path:
+    """A folder `mine` holding a.csv and b.csv, a symlink to a file in `theirs`."""
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     mine.mkdir()
     theirs.mkdir()
     (mine / "a.csv").write_text("x\n1\n")
     (theirs / "b.csv").write_text("x\n2\n")
     (mine / "b.csv").symlink_to(theirs / "b.csv")
+    return mine
+
+
+def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> None:
+    """A glob is expanded again at each run: a symlink made after CreateExport, or an
+    owner removed from the config since, stops the run."""
+    mine = _mine_with_a_link_out(tmp_path)
     auth = AuthSettings(
         principals=(
             PrincipalConfig(name="alice", token_sha256="a" * 64, source_roots=(str(mine),)),
@@ -112,12 +118,7 @@ def test_a_named_sources_file_outside_the_owners_roots_is_named_by_place(
 ) -> None:
     """A named source's paths are the server's: the denial names the source and the
     file's place; the log has the path."""
-    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
-    mine.mkdir()
-    theirs.mkdir()
-    (mine / "a.csv").write_text("x\n1\n")
-    (theirs / "b.csv").write_text("x\n2\n")
-    (mine / "b.csv").symlink_to(theirs / "b.csv")
+    mine = _mine_with_a_link_out(tmp_path)
     auth = AuthSettings(
         principals=(
             PrincipalConfig(name="alice", token_sha256="a" * 64, source_roots=(str(mine),)),
