@@ -367,7 +367,7 @@ class Settings(BaseModel):
     #: notification_max_backoff_seconds.
     notification_backoff_seconds: float = Field(default=2.0, ge=0.01, le=3600)
     notification_max_backoff_seconds: float = Field(default=300.0, ge=0.01, le=86400)
-    #: Seconds one delivery attempt may take (connect, send, response).
+    #: Seconds one delivery attempt may take in all (connect, send, the whole answer).
     notification_timeout_seconds: float = Field(default=10.0, ge=0.1, le=300)
     #: The mail server for e-mail notifications (`mailto:` targets, named `email` ones).
     smtp: SmtpSettings | None = None

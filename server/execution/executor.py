@@ -204,7 +204,7 @@ def execute(
         by_key = bool(plan.increment.key)
         key_id = _fingerprint_key_id(context) if by_key else context.content_key_id
         facts = replace(facts, key_id=key_id)
-        check_same(pinned, facts, job.id, keyed=by_key)
+        check_same(pinned, facts, job.id, keyed=by_key, sources=[plan.source])
         keyed = None
         if by_key:
             # Compared before the key index and tombstones are stored: a refused resume

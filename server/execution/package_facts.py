@@ -42,7 +42,7 @@ def journalled_package(
     chunks were written, before anything of the package is replaced."""
     pinned = pinned_facts(store, job_id, chunks)
     facts = package_facts(package)
-    check_same(pinned, facts, job_id)
+    check_same(pinned, facts, job_id, sources=[part.plan.source for part in package.parts])
     return facts
 
 

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sluice.server.errors import FailedPrecondition, NotFound
+from sluice.server.errors import FailedPrecondition, NotFound, quoted_list
 from sluice.server.jobs.model import ChunkRecord, Job, Lease
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline import cloud_files
 from sluice.server.pipeline.source import ResolvedSource
 from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import without_credentials
+
+_log = logging.getLogger("sluice.run_facts")
 
 #: One source file as a run saw it: path, size in bytes, modification time in
 #: nanoseconds (None: not known, as for objects in S3 or Azure).
@@ -243,9 +246,16 @@ def pinned_facts(store: JobStore, job_id: str, chunks: Sequence[ChunkRecord]) ->
 
 
 def check_same(
-    pinned: RunFacts | None, found: RunFacts, export_id: str, *, keyed: bool = False
+    pinned: RunFacts | None,
+    found: RunFacts,
+    export_id: str,
+    *,
+    keyed: bool = False,
+    sources: Sequence[ResolvedSource] = (),
 ) -> None:
     """FailedPrecondition when this run would not continue the export its chunks began.
+    A changed file is named as `sources` (what this run read) name it to callers: a
+    named source's by the source's name and the file's place (file_named).
 
     A file source continues when its files are as they were, or when a glob gained files
     that sort after every one of them (the earlier rows keep their positions; the new
@@ -289,13 +299,14 @@ def check_same(
         )
     if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
         raise FailedPrecondition(
-            f"source changed since the export started: {_changed_file(pinned, found)}; its "
+            f"source changed since the export started: "
+            f"{file_named(sources, _changed_file(pinned, found)) or 'the order of its files'}; its "
             f"chunks were read from the earlier files and a resume continues by row "
             f"position, so export {export_id} cannot continue (it is kept as it is); a file "
             "rewritten, touched (a new modification time), appended to, or a replica's own "
             "copy of it all count as changed: start the export again as a new export"
         )
-    rewritten = "" if by_fingerprint else _rewritten_object(pinned, found)
+    rewritten = "" if by_fingerprint else file_named(sources, _rewritten_object(pinned, found))
     if rewritten:
         raise FailedPrecondition(
             f"source changed since the export started: {rewritten} (written again since, "
@@ -303,7 +314,9 @@ def check_same(
             f"earlier object and a resume continues by row position, so export {export_id} "
             "cannot continue (it is kept as it is): start the export again as a new export"
         )
-    replaced = "" if by_fingerprint else _first_differing(pinned.inodes, found.inodes)
+    replaced = (
+        "" if by_fingerprint else file_named(sources, _first_differing(pinned.inodes, found.inodes))
+    )
     if replaced:
         raise FailedPrecondition(
             f"source changed since the export started: {replaced} (replaced since by "
@@ -376,10 +389,27 @@ def _changed_redaction(pinned: Sequence[tuple[str, str]], found: Sequence[tuple[
     return named + "; ".join(changed)
 
 
+def file_named(sources: Sequence[ResolvedSource], path: str) -> str:
+    """A journalled file `path` as errors name it to callers: as its source names it
+    (ResolvedSource.file_shown: a named source's by its name and the file's place, the
+    path in the server log); a file no named source holds now (gone since) as one of
+    theirs. `path` as it is without `sources`, or when it is no file ("")."""
+    if not path or not any(source.source_name for source in sources):
+        return path
+    for source in sources:
+        if path in (without_credentials(f) for f in source.files):
+            known = next(f for f in source.files if without_credentials(f) == path)
+            source.log_file(known)
+            return source.file_shown(known)
+    names = sorted({source.source_name for source in sources if source.source_name})
+    _log.warning("named source %s: a file no longer there is %s", ", ".join(names), path)
+    return f"a file of named source {quoted_list(names)} that is no longer there"
+
+
 def _changed_file(pinned: RunFacts, found: RunFacts) -> str:
     before = {f[0]: f for f in pinned.files}
     after = {f[0]: f for f in found.files}
     for path in sorted(before.keys() | after.keys()):
         if before.get(path) != after.get(path):
             return path
-    return "the order of its files"
+    return ""  # the same files, in another order

@@ -90,7 +90,7 @@ def _plan(
             job.spec,
             settings,
             job.id,
-            lambda files: check_run_access(settings.auth, job.created_by, files),
+            lambda source: check_run_access(settings.auth, job.created_by, source.files, source),
             owner=job.created_by,
             offsets_as_utc=offsets_as_utc,
             chain_tip=chain_tip,

@@ -13,7 +13,8 @@ built-in entity (EMAIL), a notify target as logs show it (notifications.targets.
 a mailto: address as `mailto:?`), the source's URI as its root (`s3://lake/…`: a
 path may name a person), each label's value as `?` but the schedule label's (a label
 may be built per person: `subject=alice@example.com`). Nothing reads those afterwards: a
-DELETED job's deliveries are never due (model.NOTIFYING_STATES) and it never resumes.
+DELETED job's deliveries are never due (model.NOTIFYING_STATES; the delete fails those still
+pending, "export deleted") and it never resumes.
 Everything else (destination and dataset, output, label keys, columns, the rules'
 columns and actions) is kept: `export get` and `export list` show it, and deleting a
 left-over export again needs its destination and file names (planning.export_files,

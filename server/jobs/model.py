@@ -154,6 +154,9 @@ class NotificationDelivery:
     last_attempt_at: datetime | None = None
     #: None: as soon as the export has ended.
     next_attempt_at: datetime | None = None
+    #: Seconds its attempts waited past their due times, summed: not the receiver's, so
+    #: its retry window is longer by that much.
+    late_seconds: float = 0.0
 
 
 class AttemptOutcome(StrEnum):

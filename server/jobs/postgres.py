@@ -896,6 +896,7 @@ class PostgresJobStore:
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
+        late_seconds: float | None = None,
     ) -> bool:
         with self._tx() as db:
             # Claims compare the retry time with the database's now(): a replica's clock
@@ -908,6 +909,7 @@ class PostgresJobStore:
                 error=error,
                 attempted_at=attempted_at,
                 next_attempt_at=next_attempt_at,
+                late_seconds=late_seconds,
                 write_time=_stored_time,
             )
             postgres_forgetting.lock_delivery_job(db, delivery_id)

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from sluice.server.jobs.rows import (
+    FAIL_DELETED_DELIVERIES_SQL,
     FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
     FORGET_DELIVERY_ERRORS_SQL,
@@ -19,6 +20,7 @@ from sluice.server.jobs.rows import (
     FORGET_RUN_FACTS_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
+    deleted_delivery_values,
     forgotten_error_values,
     forgotten_values,
     unforgotten_values,
@@ -37,6 +39,7 @@ def forget(db: Conn, job_id: str, spec_json: str) -> None:
     errors = forgotten_error_values(job_id)
     db.execute(_sql(FORGET_ATTEMPT_ERRORS_SQL), errors)
     db.execute(_sql(FORGET_DELIVERY_ERRORS_SQL), errors)
+    db.execute(_sql(FAIL_DELETED_DELIVERIES_SQL), deleted_delivery_values(job_id))
     db.execute(_sql(FORGET_CHUNK_VALUES_SQL), (job_id,))
     db.execute(_sql(FORGET_RUN_FACTS_SQL), (job_id,))
 

@@ -233,6 +233,12 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         f"CREATE INDEX jobs_by_creator_dataset ON jobs (created_by, {SPEC_DATASET},"
         " finished_at DESC, id DESC)",
     ),
+    (
+        # The time a delivery's attempts waited past their due times (for a free
+        # notifier worker, or a notifier that was not running), summed over its attempts:
+        # its retry window is longer by that much (server/notifications/notifier.py).
+        "ALTER TABLE notifications ADD COLUMN late_seconds DOUBLE PRECISION NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

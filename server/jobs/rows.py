@@ -38,7 +38,7 @@ CHUNK_COLUMNS: Final = (
 )
 NOTIFICATION_COLUMNS: Final = (
     "job_id, idx, target, delivery_id, state, attempts, last_error, last_attempt_at,"
-    " next_attempt_at"
+    " next_attempt_at, late_seconds"
 )
 
 #: A stored time (SQLite text, PostgreSQL timestamptz) as an aware UTC datetime, or None.
@@ -238,11 +238,21 @@ def restored_job_values(
 #: records its error as FORGOTTEN_ERROR: the delete forgot the others already. PostgreSQL
 #: first takes a share lock on the job row (postgres_forgetting.lock_delivery_job): the
 #: statement's snapshot would otherwise predate a delete committed while it waited.
+#: One that would be retried ends failed instead, as the delete failed the others
+#: (FAIL_DELETED_DELIVERIES_SQL): a deleted export's deliveries are never due again.
+_JOB_DELETED: Final = (
+    "EXISTS (SELECT 1 FROM jobs j WHERE j.id = notifications.job_id AND j.state = ?)"
+)
+_RETRIED_AFTER_DELETE: Final = f"? = ? AND {_JOB_DELETED}"
 RECORD_ATTEMPT_SQL: Final = (
-    "UPDATE notifications SET attempts = attempts + 1, state = ?,"
-    " last_error = CASE WHEN ? <> '' AND EXISTS (SELECT 1 FROM jobs j"
-    " WHERE j.id = notifications.job_id AND j.state = ?) THEN ? ELSE ? END,"
-    " last_attempt_at = ?, next_attempt_at = ?"
+    "UPDATE notifications SET attempts = attempts + 1,"
+    f" state = CASE WHEN {_RETRIED_AFTER_DELETE} THEN ? ELSE ? END,"
+    f" last_error = CASE WHEN ? <> '' AND {_JOB_DELETED} THEN ? ELSE ? END,"
+    " last_attempt_at = ?,"
+    # Typed NULL: PostgreSQL types the other branch's parameter from it.
+    f" next_attempt_at = CASE WHEN {_RETRIED_AFTER_DELETE}"
+    " THEN CAST(NULL AS timestamptz) ELSE ? END,"
+    " late_seconds = COALESCE(CAST(? AS DOUBLE PRECISION), late_seconds)"
     " WHERE delivery_id = ?"
 )
 
@@ -254,16 +264,22 @@ def attempt_values(
     error: str,
     attempted_at: datetime,
     next_attempt_at: datetime | None,
+    late_seconds: float | None,
     write_time: WriteTime,
 ) -> tuple[object, ...]:
+    retried_after_delete = (state.value, DeliveryState.PENDING.value, JobState.DELETED.value)
     return (
+        *retried_after_delete,
+        DeliveryState.FAILED.value,
         state.value,
         error,
         JobState.DELETED.value,
         FORGOTTEN_ERROR,
         error,
         write_time(attempted_at),
+        *retried_after_delete,
         None if next_attempt_at is None else write_time(next_attempt_at),
+        late_seconds,
         delivery_id,
     )
 
@@ -337,6 +353,8 @@ def check_not_deleting(to: JobState) -> None:
 #: which part of it does cannot be told from the text, so none of it is kept; the error's
 #: code and whether it was transient are (they name a kind of failure, nobody's value).
 FORGOTTEN_ERROR: Final = "(message forgotten with the deleted export's values)"
+#: The last_error of a delivery its export's delete ended (FAIL_DELETED_DELIVERIES_SQL).
+EXPORT_DELETED: Final = "export deleted"
 
 #: mark_deleted's forgetting, in its transaction, with the store's placeholder in place of
 #: `?`: the spec masked (forgotten_values), the job's error message reduced to
@@ -358,7 +376,15 @@ FORGET_ATTEMPT_ERRORS_SQL: Final = (
     "UPDATE attempts SET error_message = ? WHERE job_id = ? AND error_message IS NOT NULL"
 )
 FORGET_DELIVERY_ERRORS_SQL: Final = (
-    "UPDATE notifications SET last_error = ? WHERE job_id = ? AND last_error <> ''"
+    "UPDATE notifications SET last_error = ? WHERE job_id = ?"
+    f" AND last_error NOT IN ('', '{EXPORT_DELETED}')"
+)
+#: ... and its deliveries still pending (retrying when the export was deleted) failed:
+#: nothing delivers a deleted export's notifications (model.NOTIFYING_STATES), and they
+#: showed "pending" for good. Values from deleted_delivery_values.
+FAIL_DELETED_DELIVERIES_SQL: Final = (
+    "UPDATE notifications SET state = ?, last_error = ?, next_attempt_at = NULL"
+    " WHERE job_id = ? AND state = ?"
 )
 #: ... and each chunk's values read from the rows: the largest cursor (before redaction)
 #: and the last row's order key, which only a resume reads.
@@ -382,7 +408,7 @@ UNFORGOTTEN_SQL: Final = (
     " OR error_message <> ?"
     " OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.error_message <> ?)"
     " OR EXISTS (SELECT 1 FROM notifications n WHERE n.job_id = jobs.id"
-    " AND n.last_error <> '' AND n.last_error <> ?)"
+    " AND (n.state = ? OR n.last_error <> '' AND n.last_error NOT IN (?, ?)))"
     " OR EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id"
     " AND l.value <> ? AND l.key <> ?)"
     " OR EXISTS (SELECT 1 FROM run_facts r WHERE r.job_id = jobs.id))"
@@ -395,7 +421,9 @@ def unforgotten_values() -> tuple[str, ...]:
         JobState.DELETED.value,
         FORGOTTEN_ERROR,
         FORGOTTEN_ERROR,
+        DeliveryState.PENDING.value,
         FORGOTTEN_ERROR,
+        EXPORT_DELETED,
         FORGOTTEN,
         SCHEDULE_LABEL,
     )
@@ -411,6 +439,11 @@ def forgotten_values(
     targets = [(target, job_id, index) for index, target in enumerate(spec.notify)]
     labels = [(value, job_id, key) for key, value in spec.labels]
     return (spec.to_json(), FORGOTTEN_ERROR, job_id), targets, labels
+
+
+def deleted_delivery_values(job_id: str) -> tuple[str, str, str, str]:
+    """The values of FAIL_DELETED_DELIVERIES_SQL."""
+    return (DeliveryState.FAILED.value, EXPORT_DELETED, job_id, DeliveryState.PENDING.value)
 
 
 def forgotten_error_values(job_id: str) -> tuple[str, str]:
@@ -442,7 +475,8 @@ def delivery_id(job_id: str, index: int, rounds: int) -> str:
 #: Re-arming a delivery: pending, no attempts, the next round (and so a new id).
 REARM_SQL: Final = (
     "UPDATE notifications SET state = 'pending', attempts = 0, last_error = '',"
-    " last_attempt_at = NULL, next_attempt_at = NULL, rounds = rounds + 1,"
+    " last_attempt_at = NULL, next_attempt_at = NULL, late_seconds = 0,"
+    " rounds = rounds + 1,"
     " delivery_id = job_id || '.' || CAST(idx AS TEXT) || '.' || CAST(rounds + 1 AS TEXT)"
     " WHERE job_id = {param}"
 )
@@ -459,6 +493,7 @@ def notification_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Notifi
         last_error=row["last_error"],
         last_attempt_at=read_time(row["last_attempt_at"]),
         next_attempt_at=read_time(row["next_attempt_at"]),
+        late_seconds=float(row["late_seconds"]),
     )
 
 

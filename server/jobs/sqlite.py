@@ -713,6 +713,7 @@ class SQLiteJobStore:
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
+        late_seconds: float | None = None,
     ) -> bool:
         values = attempt_values(
             delivery_id,
@@ -720,6 +721,7 @@ class SQLiteJobStore:
             error=error,
             attempted_at=attempted_at,
             next_attempt_at=next_attempt_at,
+            late_seconds=late_seconds,
             write_time=_timestamp,
         )
         with self._tx() as db:

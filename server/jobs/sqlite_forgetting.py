@@ -11,6 +11,7 @@ import logging
 import sqlite3
 
 from sluice.server.jobs.rows import (
+    FAIL_DELETED_DELIVERIES_SQL,
     FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
     FORGET_DELIVERY_ERRORS_SQL,
@@ -19,6 +20,7 @@ from sluice.server.jobs.rows import (
     FORGET_RUN_FACTS_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
+    deleted_delivery_values,
     forgotten_error_values,
     forgotten_values,
     unforgotten_values,
@@ -36,6 +38,7 @@ def forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
     db.executemany(FORGET_LABEL_SQL, labels)
     db.execute(FORGET_ATTEMPT_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_DELIVERY_ERRORS_SQL, forgotten_error_values(job_id))
+    db.execute(FAIL_DELETED_DELIVERIES_SQL, deleted_delivery_values(job_id))
     db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
     db.execute(FORGET_RUN_FACTS_SQL, (job_id,))
 

@@ -328,8 +328,10 @@ class JobStore(ScheduleStore, Protocol):
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
+        late_seconds: float | None = None,
     ) -> bool:
-        """Count one attempt of the delivery and set its outcome. False, changing
+        """Count one attempt of the delivery and set its outcome (and, unless None, the
+        seconds its attempts waited past their due times, summed). False, changing
         nothing, when no delivery has this id any more (re-armed by a resume meanwhile)."""
         ...
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import html
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from sluice.server.jobs.model import Job, NotificationDelivery
+from sluice.server.notifications.deadline import AttemptDeadline
 from sluice.server.notifications.webhook import DeliveryFailed, short_error
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import SmtpSettings
@@ -54,10 +56,11 @@ def export_email(
     return message
 
 
-def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> None:
-    """Send `message`; raise DeliveryFailed (why, never the password) otherwise."""
+def send_email(smtp: SmtpSettings, message: EmailMessage, *, deadline: AttemptDeadline) -> None:
+    """Send `message`; raise DeliveryFailed (why, never the password) otherwise (also
+    when `deadline` cuts the attempt short)."""
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
+        with _WatchedSMTP(smtp.host, smtp.port, deadline) as client:
             client.ehlo()
             if smtp.starttls:
                 context = ssl.create_default_context(
@@ -96,3 +99,19 @@ def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> 
         raise DeliveryFailed(
             "connection failed", short_error(f"{type(exc).__name__}: {exc}")
         ) from None
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """An SMTP client whose socket its attempt's deadline watches from the moment it is
+    connected (before the greeting is read), so a trickling server cannot outlast it."""
+
+    def __init__(self, host: str, port: int, deadline: AttemptDeadline) -> None:
+        self._deadline = deadline
+        super().__init__(host, port, timeout=deadline.seconds)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's own way to open its connection (SMTP_SSL and LMTP override it too).
+        # Connecting gets the time left (the socket is watched only once connected).
+        sock = socket.create_connection((host, port), self._deadline.left(), self.source_address)
+        self._deadline.watch(sock)
+        return sock

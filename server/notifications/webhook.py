@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from sluice.format.webhook_signature import DELIVERY_ID_HEADER, SIGNATURE_HEADER, sign_webhook
+from sluice.server.notifications.deadline import AttemptDeadline
 
 USER_AGENT: Final = "sluice-webhook/1"
 #: How much of an error text is kept (the receiver chooses its reason phrases).
@@ -37,25 +38,27 @@ def post_webhook(
     secret: bytes,
     delivery_id: str,
     timestamp: int,
-    timeout: float,
+    deadline: AttemptDeadline,
     ca_file: Path | None = None,
 ) -> None:
-    """POST `body` signed with `secret` at `timestamp`; raise DeliveryFailed otherwise.
-    https receivers are verified against `ca_file` (PEM), or the system's CAs."""
+    """POST `body` signed with `secret` at `timestamp`; raise DeliveryFailed otherwise
+    (also when `deadline` cuts the attempt short). https receivers are verified against
+    `ca_file` (PEM), or the system's CAs."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    connection: http.client.HTTPConnection
+    connection: _WatchedHTTP
     if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
+        connection = _WatchedHTTPS(
             parts.hostname or "",
             parts.port,
-            timeout=timeout,
+            timeout=deadline.seconds,
             context=ssl.create_default_context(cafile=str(ca_file) if ca_file else None),
         )
     else:
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        connection = _WatchedHTTP(parts.hostname or "", parts.port, timeout=deadline.seconds)
+    connection.deadline = deadline
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -88,6 +91,24 @@ def post_webhook(
 
 def _detail(exc: BaseException) -> str:
     return short_error(f"{type(exc).__name__}: {exc}")
+
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    """A connection whose socket its attempt's deadline watches from the moment it is
+    connected, so a trickling answer cannot outlast the deadline."""
+
+    deadline: AttemptDeadline
+
+    def connect(self) -> None:
+        # Connecting gets the time left (the socket is watched only once connected).
+        self.timeout = self.deadline.left()
+        super().connect()
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHTTPS(http.client.HTTPSConnection, _WatchedHTTP):
+    """HTTPSConnection.connect calls _WatchedHTTP.connect (next in the MRO) for the TCP
+    connection, then wraps it in TLS: the handshake is within the deadline too."""
 
 
 def short_error(text: str) -> str:

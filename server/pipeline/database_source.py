@@ -51,6 +51,7 @@ from sluice.server.errors import (
     quoted,
 )
 from sluice.server.pipeline import postgres_reading, postgres_source
+from sluice.server.pipeline.ascii_case import ascii_strip_sql
 from sluice.server.pipeline.checked_databases import Verify, checked_database
 from sluice.server.pipeline.database_bad_rows import DatabaseRows, skipped_at, without_flagged
 from sluice.server.pipeline.database_keys import (
@@ -483,9 +484,11 @@ def _select(
         column = _quote(read.id_column)
         # The same lower() on both sides: SQLite's folds ASCII letters only, as the
         # pipeline does; DuckDB's folds every letter (`Ä` too), on the id as on the
-        # column, so it keeps more rows, never fewer, for the pipeline to filter.
+        # column, so it keeps more rows, never fewer, for the pipeline to filter. The
+        # trim takes off ASCII_SPACES, as the pipeline's strip does.
         if read.ids_ignore_case:
-            terms.append(f"lower({column}) IN ({', '.join(['lower(?)'] * len(read.ids))})")
+            lowered = ", ".join(["lower(?)"] * len(read.ids))
+            terms.append(f"lower({ascii_strip_sql(column, read.kind)}) IN ({lowered})")
         else:
             terms.append(f"{column} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)

@@ -55,7 +55,7 @@ from sluice.server.pipeline.narrowed_values import (
     finer_paths,
     finer_unit,
 )
-from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.pipeline.source import ResolvedSource, file_opener
 from sluice.server.pipeline.unreadable_columns import cannot_read, unreadable_column
 from sluice.server.storage_errors import storage_errors
 
@@ -185,9 +185,10 @@ def differing_csv_header(source: ResolvedSource) -> SourceDataError | None:
         # A repeated name in another order: which of its columns is which is unknown.
         repeated = names != first_names and len(set(names)) < len(names)
         if repeated or sorted(names) != sorted(first_names):
+            source.log_file(path)
             return SourceDataError(
-                f"{shown(path)}: its columns differ from the first file's "
-                f"({shown(first)}): {header_differences(first_names, names)}"
+                f"{source.file_shown(path)}: its columns differ from the first file's "
+                f"({source.file_shown(first)}): {header_differences(first_names, names)}"
             )
     return None
 

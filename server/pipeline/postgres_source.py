@@ -39,6 +39,7 @@ from sluice.server.errors import (
     Unavailable,
     quoted,
 )
+from sluice.server.pipeline.ascii_case import ascii_strip_sql
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.database_keys import nulls_last_after_term
 from sluice.server.pipeline.postgres_types import ColumnType, array_shapes, column_type
@@ -687,7 +688,9 @@ def _id_match(target: PostgresTarget, column: str, *, ignore_case: bool = False)
     ASCII letters only, as the pipeline does (whatever the database's locale: a Turkish
     one would fold `I` to a dotless i)."""
     if ignore_case:
-        return f'lower({sql_name(column)}::text COLLATE "C") = ANY(%s::text[])'
+        # The trim takes off ASCII_SPACES, as the pipeline's strip does.
+        trimmed = ascii_strip_sql(f"{sql_name(column)}::text", "postgres")
+        return f'lower({trimmed} COLLATE "C") = ANY(%s::text[])'
     if target.column(column).as_text:
         return f"{sql_name(column)}::text = ANY(%s::text[])"
     return f"{sql_name(column)} = ANY(%s)"

@@ -43,7 +43,7 @@ from sluice.server.pipeline.narrowed_values import NarrowedColumns
 from sluice.server.pipeline.ndjson_arrow_frames import arrow_frame
 from sluice.server.pipeline.ndjson_fields import FieldCheck, field_check
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
-from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
+from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import read_stream
 from sluice.server.pipeline.unreadable_columns import survey_files
@@ -99,17 +99,21 @@ def read_batches(
         read_file = partial(_ndjson, fields=field_check(data_schema, columns, every_column))
     else:
         declared = [name for name, _ in source.column_types]
-        first = shown(source.files[0]) if source.files else ""
+        first = source.file_shown(source.files[0]) if source.files else ""
         check = FileSchemaCheck(data_schema, columns, every_column, declared, first)
         read_file = partial(read_file, check=check)
     _check_every_file(source, columns, cancels, check)
     open_file = file_opener(source)
     position = 0
     for path in source.files:
-        rows = FileRows(shown(path), source.on_bad_rows == "skip", bad_rows, position)
+        rows = FileRows(source.file_shown(path), source.on_bad_rows == "skip", bad_rows, position)
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
-        with storage_errors(), _opened(open_file, path, not source.in_cloud) as handle:
+        with (
+            source.errors_logged(path),
+            storage_errors(),
+            _opened(open_file, path, rows.file, not source.in_cloud) as handle,
+        ):
             options = {}
             if source.in_cloud and source.format == "parquet":
                 # Read by the survey or the row count already (parquet_footers).
@@ -178,7 +182,8 @@ def _check_every_file(
 
     def compare(path: str, schema: pa.Schema) -> None:
         if check is not None:
-            check.stored(shown(path), schema, None)
+            with source.errors_logged(path):
+                check.stored(source.file_shown(path), schema, None)
 
     with nullcontext() if cancels is None else cancels.cancelling(stopped.set):
         problem = survey_files(source, source.files, columns, stopped, compare).problem
@@ -197,7 +202,9 @@ def _vanished(error: OSError) -> bool:
     return isinstance(error, FileNotFoundError) or error.errno in _VANISHED
 
 
-def _opened(open_file: Callable[[str], IO[bytes]], path: str, local: bool) -> IO[bytes]:
+def _opened(
+    open_file: Callable[[str], IO[bytes]], path: str, shown_as: str, local: bool
+) -> IO[bytes]:
     """A source file opened; a `local` one that is gone (deleted or renamed since the
     export was planned: a glob's later file, say) or that the server may not open is a
     SourceDataError naming it. A timeout or a lost connection (a network mount) and the
@@ -212,12 +219,12 @@ def _opened(open_file: Callable[[str], IO[bytes]], path: str, local: bool) -> IO
             raise
         if _vanished(exc):
             raise SourceDataError(
-                f"{shown(path)}: the source file is gone (deleted or renamed since the "
+                f"{shown_as}: the source file is gone (deleted or renamed since the "
                 "export was planned); the chunks written so far stay: resume once it is "
                 "back, or start a new export"
             ) from None
         raise SourceDataError(
-            f"{shown(path)}: cannot open the source file ({type(exc).__name__}: "
+            f"{shown_as}: cannot open the source file ({type(exc).__name__}: "
             f"{exc.strerror or 'error'})"
         ) from None
 

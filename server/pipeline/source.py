@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
-from collections.abc import Callable, Generator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
@@ -32,7 +33,7 @@ from sluice.server.allowed_roots import (
     resolved_roots,
     within_roots,
 )
-from sluice.server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
@@ -72,6 +73,8 @@ from sluice.sinks.locations import (
     without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
+
+_log = logging.getLogger("sluice.source")
 
 #: Name of the row-position column added to every source; never exported.
 ROW_INDEX = "__sluice_row"
@@ -126,6 +129,39 @@ class ResolvedSource:
     #: S3 and Azure Parquet files: their footers, each read once by the run this source
     #: was resolved for (planning, the row count and the reader share them).
     footers: ParquetFooters = field(default_factory=ParquetFooters, compare=False, repr=False)
+    #: Files: the named source `uri` is the hidden location of ("" for a caller's own
+    #: URI). Its errors name it and a file's place, never a path (file_shown).
+    source_name: str = ""
+
+    def file_shown(self, path: str) -> str:
+        """One of `files` as callers' errors name it: the path (without credentials) of
+        a caller's own URI; for a named source, its name and the file's place."""
+        if not self.source_name:
+            return shown(path)
+        return f"named source {quoted(self.source_name)}, {self._place(path)}"
+
+    def log_file(self, path: str) -> None:
+        """The server log's line for an error about a named source's file: which file
+        it is (callers are told only its place)."""
+        if self.source_name:
+            _log.warning(
+                "named source %r, %s is %s", self.source_name, self._place(path), shown(path)
+            )
+
+    @contextmanager
+    def errors_logged(self, path: str) -> Iterator[None]:
+        """Around the reading of one of `files`: a domain error it raises is logged with
+        the file's path when the source is named (log_file)."""
+        try:
+            yield
+        except SluiceError:
+            self.log_file(path)
+            raise
+
+    def _place(self, path: str) -> str:
+        if path in self.files:
+            return f"file {self.files.index(path) + 1} of {len(self.files)}"
+        return "a file"
 
     @property
     def in_cloud(self) -> bool:
@@ -215,7 +251,7 @@ def resolve_source(
     real_files: list[str] = []
     objects: list[ObjectInfo] = []
     if location.kind == "local":
-        files, real_files = _expand_local(location.target, allowed_roots)
+        files, real_files = _expand_local(location.target, allowed_roots, source_name)
     else:
         listed = _expand_cloud(uri, profile)
         files = [file for file, _ in listed]
@@ -229,6 +265,7 @@ def resolve_source(
         profile=profile,
         real_files=tuple(real_files),
         objects=tuple(objects),
+        source_name=source_name,
     )
 
 
@@ -401,7 +438,8 @@ def _refuse_compressed(source: ResolvedSource) -> None:
     with storage_errors(), file_opener(source)(file) as handle:
         compression = sniffed(handle)
     if compression is not None:
-        raise InvalidArgument("spec.source.uri", refusal(shown(file), compression))
+        source.log_file(file)
+        raise InvalidArgument("spec.source.uri", refusal(source.file_shown(file), compression))
 
 
 #: Lines Polars infers an NDJSON schema from (its default).
@@ -451,18 +489,21 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
                     yield number, line
             if start < len(chunk):
                 pieces.append(chunk[start:])
-    raise InvalidArgument("spec.source.uri", _too_big_to_infer(file, number + 1, cap))
+    source.log_file(file)
+    raise InvalidArgument(
+        "spec.source.uri", _too_big_to_infer(source.file_shown(file), number + 1, cap)
+    )
 
 
-def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
+def _too_big_to_infer(file_shown: str, lines: int, cap: int) -> str:
     size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap} bytes"
     if lines == 1:
         return (
-            f"{shown(file)}: line 1 is longer than {size} (the server's max_record_bytes; "
+            f"{file_shown}: line 1 is longer than {size} (the server's max_record_bytes; "
             "is the file one JSON object per line?)"
         )
     return (
-        f"{shown(file)}: its first {lines} lines are longer than {size} together (the "
+        f"{file_shown}: its first {lines} lines are longer than {size} together (the "
         f"server's max_record_bytes), too much to infer a schema from (the first "
         f"{_INFER_LINES} lines are read): put shorter lines first or raise max_record_bytes"
     )
@@ -471,6 +512,7 @@ def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
 def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     file = source.files[0]
     good: list[bytes] = []
+    # (_head_lines logs its own refusal: not under errors_logged, which would log twice.)
     with closing(_head_lines(source, file)) as lines:
         for number, line in lines:
             if len(good) >= _INFER_LINES:
@@ -482,14 +524,16 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
             if is_object:
                 good.append(line)
             elif source.on_bad_rows != "skip":
+                source.log_file(file)
                 raise InvalidArgument(
                     "spec.source.uri",
-                    f'{shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
-                    "leaves such lines out)",
+                    f"{source.file_shown(file)}: line {number} is not a JSON object "
+                    '(on_bad_rows "skip" leaves such lines out)',
                 )
     if not good:
+        source.log_file(file)
         raise InvalidArgument(
-            "spec.source.uri", f"{shown(file)}: no JSON object in its first lines"
+            "spec.source.uri", f"{source.file_shown(file)}: no JSON object in its first lines"
         )
     frame = pl.read_ndjson(io.BytesIO(b"\n".join(good)))
     return frame.lazy().with_row_index(ROW_INDEX).collect_schema()
@@ -554,37 +598,54 @@ def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     return open_file
 
 
-def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> tuple[list[str], list[str]]:
+def _expand_local(
+    pattern: str, allowed_roots: Sequence[Path], source_name: str = ""
+) -> tuple[list[str], list[str]]:
     """The files a local name or glob matches, each checked within the allowed roots, and
-    their resolved paths (each file and root resolved once: a glob may match 100,000)."""
+    their resolved paths (each file and root resolved once: a glob may match 100,000).
+    A named source's errors name it (and a file's place), its paths going to the log
+    only: a run plans it again, and what it finds then reaches the caller as it is."""
+    named = f"named source {quoted(source_name)}" if source_name else None
     if not has_magic(pattern):
-        _check_confined(pattern, allowed_roots)
+        _check_confined(pattern, allowed_roots, named)
         files = [pattern] if os.path.isfile(pattern) else []
     else:
         # The literal folder part is checked first, so nothing outside is even listed.
-        _check_confined(pattern.split("*")[0].split("?")[0].split("[")[0], allowed_roots)
+        literal = pattern.split("*")[0].split("?")[0].split("[")[0]
+        _check_confined(literal, allowed_roots, named)
         files = expand_local(pattern)
     if not files:
         what = "no file matches" if has_magic(pattern) else "file does not exist:"
+        if named is not None:
+            _log.warning("%s: %s %s", named, what, pattern)
+            missing = "no file matches its uri" if has_magic(pattern) else "its file does not exist"
+            raise InvalidArgument("spec.source.uri", f"{named}: {missing}")
         raise InvalidArgument("spec.source.uri", f"{what} {_shorten(pattern)}")
     real_roots = resolved_roots(allowed_roots)
     real_files = []
-    for file in files:
+    for number, file in enumerate(files, start=1):
         real = os.path.realpath(file)
         if not real_within(real, real_roots):
-            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots))
+            place = None if named is None else f"{named}, file {number} of {len(files)}"
+            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots, place))
         real_files.append(real)
     return files, real_files
 
 
-def _check_confined(path: str, roots: Sequence[Path]) -> None:
+def _check_confined(path: str, roots: Sequence[Path], named: str | None = None) -> None:
     """Reject paths outside the allowed source roots, following symlinks."""
     if not within_roots(path, roots):
-        raise InvalidArgument("spec.source.uri", _outside(path, roots))
+        raise InvalidArgument("spec.source.uri", _outside(path, roots, named))
 
 
-def _outside(path: str, roots: Sequence[Path]) -> str:
-    return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
+def _outside(path: str, roots: Sequence[Path], shown_as: str | None = None) -> str:
+    """`shown_as`: what the caller is told in place of `path` (a named source's file);
+    the path is then logged."""
+    if shown_as is not None:
+        _log.warning("%s is %s", shown_as, path)
+    return outside_message(
+        path, roots, "source", "allowed_source_roots", "--allow-source-root", sent=shown_as
+    )
 
 
 def _expand_cloud(

@@ -31,7 +31,7 @@ from sluice.server.pipeline.footer_schemas import (
 )
 from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.parquet_footers import CLOUD_FOOTER_READERS
-from sluice.server.pipeline.source import ResolvedSource, file_opener, shown
+from sluice.server.pipeline.source import ResolvedSource, file_opener
 from sluice.server.pipeline.stream_source import holds_decimal256
 from sluice.server.storage_errors import storage_errors
 
@@ -125,7 +125,8 @@ def survey_files(
                 offsets.setdefault(column, zone)
             problem = unreadable_column(schema, wanted)
             if problem is not None:
-                return SchemaSurvey(f"{shown(path)}: {problem}", fixed_offsets)
+                source.log_file(path)
+                return SchemaSurvey(f"{source.file_shown(path)}: {problem}", fixed_offsets)
             if each is not None:
                 each(path, schema)
     return SchemaSurvey(None, fixed_offsets, tuple(offsets.items()))

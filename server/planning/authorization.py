@@ -17,7 +17,7 @@ from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
 from sluice.server.notifications.local_hosts import is_local_webhook
 from sluice.server.notifications.targets import MAILTO, is_url
-from sluice.server.pipeline.source import shown
+from sluice.server.pipeline.source import ResolvedSource, shown
 from sluice.server.pipeline.stream_source import is_stream_uri
 from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
 from sluice.server.principals import AuthSettings, Principal, Scope
@@ -123,24 +123,34 @@ def check_source(principal: Principal, uri: str, field: str) -> None:
         raise _denied(principal, field, "source", "source_roots")
 
 
-def check_source_files(principal: Principal, files: Sequence[str], field: str) -> None:
+def check_source_files(
+    principal: Principal, files: Sequence[str], field: str, source: ResolvedSource | None = None
+) -> None:
     """Each file a source's pattern expanded to lies within the principal's source roots
     too: a glob inside them may still reach out through a symlinked folder or file.
-    Denied naming the first such file (a name the principal's own listing produced)."""
+    Denied naming the first such file (a name the principal's own listing produced; of a
+    named `source`, its name and the file's place, the path going to the log)."""
     if principal.source_roots is None:
         return
     for file in files:
         local = _is_local(file)
         target = file[len("file://") :] if local and "://" in file else file
         if not _within(file, target, local, principal.source_roots):
+            if source is not None and source.source_name:
+                source.log_file(file)
+                named = source.file_shown(file)
+            else:
+                named = quoted(shown(file), 400)
             raise PermissionDenied(
-                f"{field}: {quoted(shown(file), 400)}, which the pattern matched, is outside the "
+                f"{field}: {named}, which the pattern matched, is outside the "
                 f"sources principal {principal.name!r} may use (its source_roots in the "
                 "server's [[auth.principals]]; symlinks are followed)"
             )
 
 
-def check_run_access(auth: AuthSettings, created_by: str, files: Sequence[str]) -> None:
+def check_run_access(
+    auth: AuthSettings, created_by: str, files: Sequence[str], source: ResolvedSource | None = None
+) -> None:
     """At each run (first or resumed): the files the source's pattern expands to now are
     within the source roots of the export's owner. A glob is expanded again when the
     export runs, and a symlink made after CreateExport must not carry it out of them.
@@ -150,7 +160,7 @@ def check_run_access(auth: AuthSettings, created_by: str, files: Sequence[str]) 
         return
     for config in auth.principals:
         if config.name == created_by:
-            check_source_files(Principal.from_config(config), files, "spec.source.uri")
+            check_source_files(Principal.from_config(config), files, "spec.source.uri", source)
             return
     raise PermissionDenied(
         f"principal {created_by!r}, which created this export, is no longer configured"

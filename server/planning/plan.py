@@ -40,7 +40,6 @@ from sluice.server.pipeline.source import (
     first_file,
     read_schema,
     resolve_source,
-    shown,
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
@@ -156,7 +155,7 @@ def build_plan(
     spec: ExportSpec,
     settings: Settings,
     export_id: str,
-    check_files: Callable[[Sequence[str]], None] | None = None,
+    check_files: Callable[[ResolvedSource], None] | None = None,
     *,
     owner: str,
     source_name: str = "",
@@ -204,7 +203,7 @@ def build_plan(
         source_name=spec.source.name or source_name,
     )
     if check_files is not None:
-        check_files(source.files)
+        check_files(source)
     if column_types and source.format not in TYPED_FORMATS:
         raise InvalidArgument(
             "spec.source.schema",
@@ -746,7 +745,7 @@ def _refuse_unreadable(
 def _read_schema(source: ResolvedSource) -> pl.Schema:
     """The source's schema."""
     # A stream or a database has no files: an IndexError here was an INTERNAL.
-    where = shown(source.files[0]) if source.files else "the source"
+    where = source.file_shown(source.files[0]) if source.files else "the source"
     try:
         schema = read_schema(source)
     except SluiceError:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted, quoted_list
-from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr
+from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr, ascii_strip_expr
 from sluice.server.pipeline.polars_panics import POLARS_FAILURES
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import ROW_INDEX
@@ -252,12 +252,13 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
         ) from None
     if ignores_case(query, dtype):
         lowered = pl.Series([ascii_lower(i) for i in query.ids], dtype=pl.String)
-        return ascii_lower_expr(pl.col(column)).is_in(lowered.implode())
+        return ascii_lower_expr(ascii_strip_expr(pl.col(column))).is_in(lowered.implode())
     return pl.col(column).is_in(values.implode())
 
 
 def ignores_case(query: QuerySpec, dtype: pl.DataType) -> bool:
-    """Whether the ids match in either case: asked for, on a text column."""
+    """Whether the ids match in either case (and without spaces around the column's
+    value, as the ids are stripped): asked for, on a text column."""
     return query.ids_ignore_case and dtype == pl.String
 
 

@@ -65,8 +65,9 @@ class QuerySpec:
     ids: tuple[str, ...] = ()
     id_column: str = "id"
     #: Text ids match their column's values with ASCII letters in either case
-    #: (`Alice@Example.com` is `alice@example.com`): set by GDPR packages for an e-mail
-    #: subject id, never by a request (the proto has no such field).
+    #: (`Alice@Example.com` is `alice@example.com`), the values without the spaces
+    #: around them (` alice@example.com `): set by GDPR packages for an e-mail subject
+    #: id, never by a request (the proto has no such field).
     ids_ignore_case: bool = False
 
 

@@ -18,7 +18,7 @@ redaction, labels, notify, template; the package says the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -32,6 +32,8 @@ from sluice.server.errors import (
     quoted,
 )
 from sluice.server.gdpr_config import GdprConfig
+from sluice.server.pipeline.ascii_case import ascii_strip
+from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
     named_source_error,
@@ -53,7 +55,9 @@ from sluice.server.settings import Settings
 from sluice.server.templates import SUBJECT_OWN_COLUMNS, SUBJECT_PACKAGE_REDACTION
 
 #: A check of the files a source expands to (the caller's source roots).
-FileCheck = Callable[[Sequence[str]], None]
+#: Sees a source's files (ResolvedSource.files) before any is read; the source names
+#: them in errors (a named source's by place).
+FileCheck = Callable[[ResolvedSource], None]
 
 #: The formats every source of a package is written in, in this order.
 PACKAGE_FORMATS = ("json", "csv")
@@ -137,7 +141,7 @@ def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ..
 def stripped(subject: SubjectSpec) -> SubjectSpec:
     """The subject with its id as matched: without the spaces around it, which a copied
     id brings along (`' alice@example.com'` would match no row)."""
-    return replace(subject, subject_id=subject.subject_id.strip())
+    return replace(subject, subject_id=ascii_strip(subject.subject_id))
 
 
 def ignores_case(subject_id: str) -> bool:
@@ -287,7 +291,7 @@ def _listed(sources: tuple[str, ...], settings: Settings) -> tuple[str, ...]:
 def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
     """A package says its sources, rows and formats: the request may not say them too."""
     subject_id = subject.subject_id
-    if not subject_id.strip():
+    if not ascii_strip(subject_id):
         raise InvalidArgument("spec.subject.subject_id", "is required")
     if len(subject_id) > _MAX_SUBJECT_ID or not subject_id.isprintable():
         raise InvalidArgument(

@@ -6,7 +6,7 @@ Transport-free, so the CLI's embedded mode, tests and any future transport share
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +32,7 @@ from sluice.server.jobs.model import (
 )
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
+from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.pipeline.stream_source import INBOXES, is_stream_uri
 from sluice.server.planning.authorization import (
     check_source_files,
@@ -87,7 +88,7 @@ def plan_export(
     spec: ExportSpec,
     settings: Settings,
     export_id: str,
-    check_files: Callable[[Sequence[str]], None] | None = None,
+    check_files: Callable[[ResolvedSource], None] | None = None,
     *,
     owner: str,
     chain_tip: ChainTip | None = None,
@@ -227,7 +228,7 @@ class ExportService:
             spec,
             self._settings,
             export_id,
-            lambda files: check_source_files(principal, files, "spec.source.uri"),
+            lambda source: check_source_files(principal, source.files, "spec.source.uri", source),
             owner=principal.name,
             chain_tip=chain_tip(self._store, spec, principal.name),
             sealer=self._sealer,

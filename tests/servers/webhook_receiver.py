@@ -28,8 +28,10 @@ class WebhookReceiver:
         script: list[int | str] | None = None,
         default: int | str = 200,
         tls: ssl.SSLContext | None = None,
+        delay: float = 0.0,
     ) -> None:
-        """`tls`: serve https with this server context."""
+        """`tls`: serve https with this server context; `delay`: seconds to hold each
+        request (already in `received`) before answering it."""
         self.script = list(script or [])
         self.default = default
         self.received: list[Received] = []
@@ -46,6 +48,7 @@ class WebhookReceiver:
                         Received(self.path, dict(self.headers.items()), body, answer)
                     )
                     receiver._lock.notify_all()
+                time.sleep(delay)
                 if answer == "drop":
                     self.close_connection = True
                     self.connection.close()

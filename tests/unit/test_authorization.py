@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sluice.server.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from sluice.server.pipeline.source import resolve_source
 from sluice.server.planning.authorization import (
     check_destination,
     check_run_access,
@@ -77,15 +78,21 @@ def test_local_roots_resolve_symlinks_and_dots(tmp_path: Path) -> None:
     check_destination(principal, str(mine / "out"), "spec.destination.uri")
 
 
-def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> None:
-    """A glob is expanded again at each run: a symlink made after CreateExport, or an
-    owner removed from the config since, stops the run."""
+def _mine_with_a_link_out(tmp_path: Path) -> Path:
+    """A folder `mine` holding a.csv and b.csv, a symlink to a file in `theirs`."""
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     mine.mkdir()
     theirs.mkdir()
     (mine / "a.csv").write_text("x\n1\n")
     (theirs / "b.csv").write_text("x\n2\n")
     (mine / "b.csv").symlink_to(theirs / "b.csv")
+    return mine
+
+
+def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> None:
+    """A glob is expanded again at each run: a symlink made after CreateExport, or an
+    owner removed from the config since, stops the run."""
+    mine = _mine_with_a_link_out(tmp_path)
     auth = AuthSettings(
         principals=(
             PrincipalConfig(name="alice", token_sha256="a" * 64, source_roots=(str(mine),)),
@@ -104,6 +111,28 @@ def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> N
     assert denied.value.message.startswith(f"spec.source.uri: '{mine / 'b.csv'}', which")
     with pytest.raises(PermissionDenied, match="'bob', which created this export, is no longer"):
         check_run_access(auth, "bob", [str(mine / "a.csv")])
+
+
+def test_a_named_sources_file_outside_the_owners_roots_is_named_by_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A named source's paths are the server's: the denial names the source and the
+    file's place; the log has the path."""
+    mine = _mine_with_a_link_out(tmp_path)
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="alice", token_sha256="a" * 64, source_roots=(str(mine),)),
+        )
+    )
+    source = resolve_source(str(mine / "*.csv"), "", [tmp_path], source_name="events")
+    with pytest.raises(PermissionDenied) as denied:
+        check_run_access(auth, "alice", source.files, source)
+
+    assert denied.value.message.startswith(
+        "spec.source.uri: named source 'events', file 2 of 2, which the pattern matched"
+    )
+    assert str(tmp_path) not in denied.value.message
+    assert f"named source 'events', file 2 of 2 is {mine / 'b.csv'}" in caplog.text
 
 
 def test_cloud_roots_match_by_prefix_and_refuse_dot_segments() -> None:

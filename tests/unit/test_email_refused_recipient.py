@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from sluice.server.notifications.deadline import AttemptDeadline
 from sluice.server.notifications.email import send_email
 from sluice.server.notifications.webhook import DeliveryFailed
 from sluice.server.settings import SmtpSettings
@@ -40,8 +41,8 @@ def test_a_refused_recipient_is_told_by_code_not_by_address() -> None:
                 "from": "s@example.com",
             }
         )
-        with pytest.raises(DeliveryFailed) as failed:
-            send_email(smtp, message, timeout=10)
+        with AttemptDeadline(10) as deadline, pytest.raises(DeliveryFailed) as failed:
+            send_email(smtp, message, deadline=deadline)
     finally:
         controller.stop()
     assert "alice.refused" not in str(failed.value)

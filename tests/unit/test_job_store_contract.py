@@ -45,7 +45,7 @@ from sluice.server.jobs import (
 from sluice.server.jobs.increment_chains import chain_tip
 from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
-from sluice.server.jobs.rows import FORGOTTEN_ERROR
+from sluice.server.jobs.rows import EXPORT_DELETED, FORGOTTEN_ERROR
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
 from sluice.server.jobs.sqlite_schema import SPEC_DATASET as SQLITE_SPEC_DATASET
@@ -712,7 +712,12 @@ class JobStoreContract:
             (AttemptOutcome.RETRIED, JobError("UNAVAILABLE", FORGOTTEN_ERROR, True)),
             (AttemptOutcome.FAILED, JobError("FAILED_PRECONDITION", FORGOTTEN_ERROR)),
         ]
-        assert [d.last_error for d in store.notifications("j1")] == ["", FORGOTTEN_ERROR, ""]
+        # The deliveries still pending are failed: nothing delivers a deleted export's.
+        assert [(d.state, d.last_error) for d in store.notifications("j1")] == [
+            (DeliveryState.FAILED, EXPORT_DELETED),
+            (DeliveryState.FAILED, FORGOTTEN_ERROR),
+            (DeliveryState.FAILED, EXPORT_DELETED),
+        ]
         assert store.forget_deleted() == 0
 
     def test_a_delivery_ending_after_the_delete_records_no_message(self, store: JobStore) -> None:
@@ -734,6 +739,46 @@ class JobStoreContract:
             )
         got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
         assert got == [(1, ""), (1, FORGOTTEN_ERROR), (1, FORGOTTEN_ERROR)]
+        assert store.forget_deleted() == 0
+
+    def test_a_retry_ending_after_the_delete_fails_the_delivery(self, store: JobStore) -> None:
+        # Claimed before the delete, its attempt fails after it and would be retried: the
+        # delivery ends failed, as the delete failed the others (never due again).
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        (first, *_) = store.claim_notifications(timedelta(minutes=1), 10)
+        store.mark_deleted("j1", {C})
+        now = datetime.now(UTC)
+        assert store.record_notification_attempt(
+            first.delivery_id,
+            state=DeliveryState.PENDING,
+            error="HTTP 500",
+            attempted_at=now,
+            next_attempt_at=now + timedelta(seconds=5),
+        )
+        (delivery, *_) = store.notifications("j1")
+        assert (delivery.state, delivery.attempts, delivery.next_attempt_at) == (
+            DeliveryState.FAILED,
+            1,
+            None,
+        )
+        assert delivery.last_error == FORGOTTEN_ERROR
+        assert store.forget_deleted() == 0
+
+    def test_forget_deleted_fails_deliveries_left_pending_by_an_earlier_delete(
+        self, store: JobStore
+    ) -> None:
+        # Deleted by a Sluice that left its deliveries pending: the next start fails them.
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        store.mark_deleted("j1", {C})
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute("UPDATE notifications SET state = 'pending', last_error = ''")
+
+        assert store.forget_deleted() == 1
+        assert {(d.state, d.last_error) for d in store.notifications("j1")} == {
+            (DeliveryState.FAILED, EXPORT_DELETED)
+        }
         assert store.forget_deleted() == 0
 
     def test_forget_deleted_forgets_errors_a_spec_only_forgetting_kept(
@@ -764,7 +809,11 @@ class JobStoreContract:
         assert store.get("j3").error == JobError("INTERNAL", FORGOTTEN_ERROR)
         (attempt,) = store.attempts("j1")
         assert attempt.error == JobError("CANCELLED", FORGOTTEN_ERROR)
-        assert [d.last_error for d in store.notifications("j2")] == ["", FORGOTTEN_ERROR, ""]
+        assert [d.last_error for d in store.notifications("j2")] == [
+            EXPORT_DELETED,
+            FORGOTTEN_ERROR,
+            EXPORT_DELETED,
+        ]
         assert [store.get(j.id).spec for j in deleted] == [j.spec for j in deleted]
         assert store.forget_deleted() == 0
 
@@ -1195,6 +1244,30 @@ class JobStoreContract:
             attempted_at=later,
             next_attempt_at=None,
         )
+
+    def test_a_deliverys_lateness_is_kept_across_attempts_until_a_rearm(
+        self, store: JobStore
+    ) -> None:
+        # Its retry window grows by the time its attempts waited past their due times: a
+        # later attempt (a new claim, maybe another replica) must know the earlier ones'.
+        now = datetime.now(UTC)
+        store.create(new_job("job-l", spec=replace(make_spec(), notify=("ops",))))
+        store.transition("job-l", {Q}, C)
+        for late in (2.5, None, 7.25):
+            assert store.record_notification_attempt(
+                "job-l.0",
+                state=DeliveryState.PENDING,
+                error="HTTP 500",
+                attempted_at=now,
+                next_attempt_at=now,
+                late_seconds=late,
+            )
+            (delivery,) = store.notifications("job-l")
+            assert delivery.late_seconds == (2.5 if late is None else late)
+        (due,) = store.claim_notifications(timedelta(minutes=1), 10)
+        assert (due.attempts, due.late_seconds) == (3, 7.25)
+        store.rearm_notifications("job-l")
+        assert [d.late_seconds for d in store.notifications("job-l")] == [0.0]
 
     def test_claimed_deliveries_wait_for_their_claim_to_expire(self, store: JobStore) -> None:
         for job_id in ("job-c", "job-d"):
@@ -1957,7 +2030,7 @@ class TestPostgresJobStore(JobStoreContract):
         recording.join(30)
         assert recorded == [True]
         got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
-        assert got == [(0, ""), (1, FORGOTTEN_ERROR), (0, "")]
+        assert got == [(0, EXPORT_DELETED), (1, FORGOTTEN_ERROR), (0, EXPORT_DELETED)]
         assert store.get("j1").state == JobState.DELETED
 
     def _wait_for_a_lock_wait(self, thread: threading.Thread) -> None:

@@ -38,10 +38,12 @@ def _sqlite_at(path: Path, version: int) -> None:
         for statement in statements:
             db.execute(statement)
     db.execute(f"PRAGMA user_version = {version}")
+    # From the step that made request ids per creator on, the column holds the creator's.
+    request_id = "\x1freq-old" if version >= _SQLITE_PER_CREATOR_REQUEST_IDS else "req-old"
     db.execute(
         "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json, created_at,"
-        " updated_at) VALUES ('old', 'req-old', 'fp', 'succeeded', ?, ?, ?)",
-        (new_job("old").spec.to_json(), _OLD_TIME, _OLD_TIME),
+        " updated_at) VALUES ('old', ?, 'fp', 'succeeded', ?, ?, ?)",
+        (request_id, new_job("old").spec.to_json(), _OLD_TIME, _OLD_TIME),
     )
     db.close()
 

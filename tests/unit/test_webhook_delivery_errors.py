@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sluice.server.notifications.deadline import AttemptDeadline
 from sluice.server.notifications.webhook import DeliveryFailed, post_webhook
 
 
@@ -19,7 +20,7 @@ from sluice.server.notifications.webhook import DeliveryFailed, post_webhook
 def test_a_url_http_client_refuses_is_named_without_its_text(url: str) -> None:
     """http.client's InvalidURL quotes the path and query; the delivery's last_error and
     the notifier's log lines carried `?token=SEKRET one` to every reader of the export."""
-    with pytest.raises(DeliveryFailed) as caught:
-        post_webhook(url, b"{}", secret=b"k", delivery_id="d", timestamp=0, timeout=2)
+    with AttemptDeadline(2) as deadline, pytest.raises(DeliveryFailed) as caught:
+        post_webhook(url, b"{}", secret=b"k", delivery_id="d", timestamp=0, deadline=deadline)
     assert "SEKRET" not in str(caught.value)
     assert "cannot be sent in an HTTP request" in str(caught.value)
