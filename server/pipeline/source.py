@@ -144,9 +144,9 @@ class ResolvedSource:
         """The server log's line for an error about a named source's file: which file
         it is (callers are told only its place)."""
         if self.source_name:
-            _log.warning(
-                "named source %r, %s is %s", self.source_name, self._place(path), shown(path)
-            )
+            # INFO: often the caller's mistake (a wrong format, a bad value), which the
+            # operator need not act on; the caller's message names only the place.
+            _log.info("named source %r, %s is %s", self.source_name, self._place(path), shown(path))
 
     @contextmanager
     def errors_logged(self, path: str) -> Iterator[None]:

@@ -5,6 +5,7 @@ settings; and the authenticator (digests, token references, certificate identiti
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ def test_a_named_sources_file_outside_the_owners_roots_is_named_by_place(
         )
     )
     source = resolve_source(str(mine / "*.csv"), "", [tmp_path], source_name="events")
-    with pytest.raises(PermissionDenied) as denied:
+    with caplog.at_level(logging.INFO), pytest.raises(PermissionDenied) as denied:
         check_run_access(auth, "alice", source.files, source)
 
     assert denied.value.message.startswith(

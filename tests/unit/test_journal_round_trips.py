@@ -34,10 +34,11 @@ ROWS_PER_CHUNK = 50
 #: Claim, final transition, the run facts saved before anything is read (they pin the
 #: parent an increment builds on: w31-chain) and again before the first chunk, the lease
 #: renewal before the manifest is signed, the runner's shutdown handing its queued puts
-#: to other replicas (unpin_queued, once per daemon stop), and room for a heartbeat or a
-#: progress save or two on a busy machine: whatever does not grow with the chunks (20
-#: chunks cost 31-32, 40 cost 51).
-FIXED = 12
+#: to other replicas (unpin_queued, once per daemon stop), the final progress with its
+#: counters once the pipeline ends (save_final_progress: the live counters end equal to
+#: the manifest's), and room for a heartbeat or a progress save or two on a busy machine:
+#: whatever does not grow with the chunks (20 chunks cost 32-33, 40 cost 52).
+FIXED = 13
 
 #: Counts the write transactions committed so far.
 Counter = Callable[[], int]
