@@ -238,8 +238,9 @@ def restored_job_values(
 #: records its error as FORGOTTEN_ERROR: the delete forgot the others already. PostgreSQL
 #: first takes a share lock on the job row (postgres_forgetting.lock_delivery_job): the
 #: statement's snapshot would otherwise predate a delete committed while it waited.
-#: One that would be retried ends failed instead, as the delete failed the others
-#: (FAIL_DELETED_DELIVERIES_SQL): a deleted export's deliveries are never due again.
+#: One that would be retried ends failed instead, with EXPORT_DELETED, as the delete
+#: failed the others (FAIL_DELETED_DELIVERIES_SQL): a deleted export's deliveries are
+#: never due again, and say why alike however the attempt raced the delete.
 _JOB_DELETED: Final = (
     "EXISTS (SELECT 1 FROM jobs j WHERE j.id = notifications.job_id AND j.state = ?)"
 )
@@ -247,7 +248,8 @@ _RETRIED_AFTER_DELETE: Final = f"? = ? AND {_JOB_DELETED}"
 RECORD_ATTEMPT_SQL: Final = (
     "UPDATE notifications SET attempts = attempts + 1,"
     f" state = CASE WHEN {_RETRIED_AFTER_DELETE} THEN ? ELSE ? END,"
-    f" last_error = CASE WHEN ? <> '' AND {_JOB_DELETED} THEN ? ELSE ? END,"
+    f" last_error = CASE WHEN {_RETRIED_AFTER_DELETE} THEN ?"
+    f" WHEN ? <> '' AND {_JOB_DELETED} THEN ? ELSE ? END,"
     " last_attempt_at = ?,"
     # Typed NULL: PostgreSQL types the other branch's parameter from it.
     f" next_attempt_at = CASE WHEN {_RETRIED_AFTER_DELETE}"
@@ -272,6 +274,8 @@ def attempt_values(
         *retried_after_delete,
         DeliveryState.FAILED.value,
         state.value,
+        *retried_after_delete,
+        EXPORT_DELETED,
         error,
         JobState.DELETED.value,
         FORGOTTEN_ERROR,

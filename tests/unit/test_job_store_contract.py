@@ -743,7 +743,8 @@ class JobStoreContract:
 
     def test_a_retry_ending_after_the_delete_fails_the_delivery(self, store: JobStore) -> None:
         # Claimed before the delete, its attempt fails after it and would be retried: the
-        # delivery ends failed, as the delete failed the others (never due again).
+        # delivery ends failed, as the delete failed the others (never due again), and
+        # says so as they do (its own error was forgotten with the export's values).
         store.create(new_job("j1", spec=personal_spec()))
         store.transition("j1", {Q}, C)
         (first, *_) = store.claim_notifications(timedelta(minutes=1), 10)
@@ -762,7 +763,7 @@ class JobStoreContract:
             1,
             None,
         )
-        assert delivery.last_error == FORGOTTEN_ERROR
+        assert delivery.last_error == EXPORT_DELETED
         assert store.forget_deleted() == 0
 
     def test_forget_deleted_fails_deliveries_left_pending_by_an_earlier_delete(
